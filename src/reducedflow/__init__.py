@@ -1,0 +1,24 @@
+"""reducedflow: reduced equations of neural-network learning dynamics.
+
+Importing reducedflow enables JAX's float64 mode (``jax_enable_x64``): every array created
+after the import defaults to float64, which the tolerances used here (1e-8 and below) need.
+"""
+
+import jax as _jax
+
+_jax.config.update("jax_enable_x64", True)
+
+from ._events import Crossing as Crossing, EventTimes as EventTimes
+from ._save_times import LinearTimes as LinearTimes, LogTimes as LogTimes
+from ._solve import (
+    SolveError as SolveError,
+    default_controller as default_controller,
+    default_solver as default_solver,
+    solve as solve,
+    solve_many as solve_many,
+)
+from ._time_change import LogTime as LogTime
+from ._system import AbstractSystem as AbstractSystem, STIFF_THRESHOLD as STIFF_THRESHOLD
+from ._trajectory import SolverStats as SolverStats, Trajectory as Trajectory
+
+__version__ = "0.1.0"

@@ -1,0 +1,163 @@
+"""``solve(..., backend="scipy")``: the same system through ``scipy.integrate.solve_ivp``, with
+the right-hand side and its Jacobian compiled by JAX. For cross-checks and benchmarks."""
+
+from __future__ import annotations
+
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from ._checks import check_in
+from ._events import EventTimes
+from ._system import is_stiff
+from ._trajectory import SolverStats, Trajectory
+
+SCIPY_METHODS = ("Radau", "BDF", "LSODA", "RK45", "DOP853")
+
+
+def _layout(y0):
+    leaves, treedef = jax.tree_util.tree_flatten(y0)
+    return treedef, tuple(tuple(np.shape(x)) for x in leaves)
+
+
+def _unflatten(flat, layout):
+    treedef, shapes = layout
+    sizes = [int(np.prod(s)) for s in shapes]
+    parts = jnp.split(flat, np.cumsum(sizes)[:-1]) if len(sizes) > 1 else [flat]
+    return jax.tree_util.tree_unflatten(treedef, [p.reshape(s) for p, s in zip(parts, shapes)])
+
+
+def _flatten(tree):
+    return jnp.concatenate([jnp.ravel(x) for x in jax.tree_util.tree_leaves(tree)])
+
+
+@eqx.filter_jit
+def _rhs(system, t, y, layout, args):
+    return _flatten(system.vector_field(t, _unflatten(y, layout), args))
+
+
+@eqx.filter_jit
+def _jacobian(system, t, y, layout, args):
+    return jax.jacfwd(lambda z: _flatten(system.vector_field(t, _unflatten(z, layout), args)))(y)
+
+
+@eqx.filter_jit
+def _gap(crossing, system, t, y, layout):
+    return crossing.gap(t, _unflatten(y, layout), system)
+
+
+@eqx.filter_jit
+def _observables(system, ts, ys_flat, layout):
+    ys = jax.vmap(lambda y: _unflatten(y, layout))(ys_flat)
+    return ys, jax.vmap(system.observables)(ts, ys)
+
+
+def solve_with_scipy(system, y0, ts, t0, t1, method, rtol, atol, events, dense, args) -> Trajectory:
+    """Solve with ``scipy.integrate.solve_ivp`` (see ``solve``)."""
+    if method is None:
+        method = "Radau" if is_stiff(system) else "LSODA"
+    check_in("solver", method, SCIPY_METHODS)
+    layout = _layout(y0)
+    y0_flat = np.asarray(_flatten(y0))
+    start = time.perf_counter()
+    # First evaluations compile (or hit the cache); counted as compile time.
+    np.asarray(_rhs(system, np.asarray(t0), y0_flat, layout, args))
+    if method in ("Radau", "BDF", "LSODA"):
+        np.asarray(_jacobian(system, np.asarray(t0), y0_flat, layout, args))
+    for event in events:
+        np.asarray(_gap(event, system, np.asarray(t0), y0_flat, layout))
+    compile_s = time.perf_counter() - start
+
+    # Times go in as 0-d arrays: filter_jit would treat a Python float as static and
+    # recompile on every call.
+    def fun(t, y):
+        return np.asarray(_rhs(system, np.asarray(t), y, layout, args))
+
+    def jac(t, y):
+        return np.asarray(_jacobian(system, np.asarray(t), y, layout, args))
+
+    scipy_events, owners = [], []
+    for event in events:
+        n_comp = int(np.asarray(_gap(event, system, np.asarray(t0), y0_flat, layout)).size)
+        for comp in range(n_comp):
+            def g(t, y, event=event, comp=comp):
+                return float(_gap(event, system, np.asarray(t), y, layout)[comp])
+
+            g.direction = float(event.direction)
+            scipy_events.append(g)
+            owners.append((event.name, comp))
+
+    start = time.perf_counter()
+    result = solve_ivp(
+        fun,
+        (t0, t1),
+        y0_flat,
+        method=method,
+        rtol=rtol,
+        atol=atol,
+        jac=jac if method in ("Radau", "BDF", "LSODA") else None,
+        dense_output=True,
+        events=scipy_events or None,
+    )
+    run_s = time.perf_counter() - start
+
+    t_final = float(result.t[-1])
+    ys_flat = np.full((ts.size, y0_flat.size), np.nan)
+    reached = ts <= t_final
+    if result.sol is not None and np.any(reached):
+        ys_flat[reached] = result.sol(ts[reached]).T
+    ys, observables = _observables(system, jnp.asarray(ts), jnp.asarray(ys_flat), layout)
+
+    found = {}
+    for event in events:
+        times, comps, dirs = [], [], []
+        for i, (name, comp) in enumerate(owners):
+            if name != event.name:
+                continue
+            for t_hit in result.t_events[i]:
+                slope = np.sign(
+                    float(_gap(event, system, np.asarray(t_hit), result.sol(min(t_hit + 1e-9 * max(1.0, abs(t_hit)), t_final)), layout)[comp])
+                )
+                times.append(t_hit)
+                comps.append(comp)
+                dirs.append(slope if slope != 0 else float(event.direction))
+        order = np.argsort(times, kind="stable")
+        found[event.name] = EventTimes(
+            np.asarray(times, float)[order], np.asarray(comps, int)[order], np.asarray(dirs, float)[order]
+        )
+
+    ok = bool(result.success)
+    finite = np.all(np.isfinite(result.y[:, -1]))
+    status = "success" if ok and finite else ("non_finite_state" if not finite else "solver_failure")
+    message = "success" if status == "success" else (
+        f"scipy {method} failed at t = {t_final:.6g} (t1 = {t1:.6g}): {result.message}. "
+        "Try the diffrax backend, another method, or looser tolerances."
+    )
+    steps = len(result.t) - 1
+    stats = SolverStats(f"scipy-{method}", steps, steps, None, compile_s, run_s, int(result.nfev))
+    interpolation = None
+    if dense and result.sol is not None:
+        sol = result.sol
+
+        def interpolation(t):
+            t = np.asarray(t, float)
+            flat = sol(np.atleast_1d(t)).T
+            tree = jax.tree_util.tree_map(np.asarray, jax.vmap(lambda y: _unflatten(y, layout))(jnp.asarray(flat)))
+            return jax.tree_util.tree_map(lambda a: a[0], tree) if t.ndim == 0 else tree
+
+    return Trajectory(
+        ts=ts,
+        ys=jax.tree_util.tree_map(np.asarray, ys),
+        observables={k: np.asarray(v) for k, v in observables.items()},
+        events=found,
+        stats=stats,
+        status=status,
+        message=message,
+        t_final=t_final,
+        system=system,
+        interpolation=interpolation,
+    )

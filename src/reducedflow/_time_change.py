@@ -1,0 +1,44 @@
+"""Time reparametrisation for dynamics that live on log time."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from ._system import AbstractSystem
+
+
+class LogTime(AbstractSystem):
+    r"""``system`` integrated in the log-time variable $\sigma = \ln(1 + t)$:
+
+    $$\frac{dy}{d\sigma} = (1 + t)\, f(t, y), \qquad t = e^\sigma - 1 .$$
+
+    Dynamics whose rates decay like $1/t$ (e.g. logistic loss on separable data, where
+    $\|w\| \sim \ln t$) take O(1) steps per decade of $t$ in $\sigma$, so reaching $t = 10^8$
+    costs little. Solve from ``LogTime.to_sigma(t0)`` to ``LogTime.to_sigma(t1)``; the
+    trajectory's ``ts`` are then values of $\sigma$ (``LogTime.to_time`` maps them back).
+    Observables are those of ``system`` at the original time.
+    """
+
+    system: AbstractSystem
+
+    @staticmethod
+    def to_sigma(t):
+        return jnp.log1p(t)
+
+    @staticmethod
+    def to_time(sigma):
+        return jnp.expm1(sigma)
+
+    def vector_field(self, sigma, y, args):
+        t = jnp.expm1(sigma)
+        return jax.tree_util.tree_map(lambda v: (1.0 + t) * v, self.system.vector_field(t, y, args))
+
+    def observables(self, sigma, y):
+        return self.system.observables(jnp.expm1(sigma), y)
+
+    def state_shapes(self):
+        return self.system.state_shapes()
+
+    def timescale_ratio(self):
+        return self.system.timescale_ratio()

@@ -1,0 +1,67 @@
+"""A singularly perturbed fast/slow gradient flow: the test bed for stiff solving."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._checks import as_float_array, check_positive
+from .._system import AbstractSystem
+
+
+class FastSlowGradientFlow(AbstractSystem):
+    r"""Gradient flow of $V(x, z) = \tfrac12 (x - x_*)^2 + \tfrac12 (z - x)^2$ in which the fast
+    variable $z$ learns $1/\varepsilon$ faster than the slow variable $x$:
+
+    $$\dot x = -(x - x_*) + (z - x), \qquad \varepsilon\,\dot z = -(z - x).$$
+
+    For $\varepsilon \to 0$, $z$ collapses onto the slow manifold $z = x$ in time
+    $O(\varepsilon)$ and then $x$ relaxes to $x_*$ at rate 1 — the two-timescale structure of a
+    layer that learns much faster than another (Berthier, Montanari, Zhou 2023, arXiv
+    2306.07863). The system is linear, so ``closed_form`` is exact (matrix exponential), and
+    stiff for small $\varepsilon$: the Jacobian has eigenvalues $\approx -1/\varepsilon$ and
+    $\approx -1$.
+
+    **Arguments:**
+
+    - ``epsilon``: time-scale ratio (> 0); ``timescale_ratio()`` is ``1/epsilon``.
+    - ``target``: $x_*$.
+
+    State: ``{"slow": x, "fast": z}`` (scalars).
+    """
+
+    epsilon: jax.Array = eqx.field(converter=as_float_array)
+    target: jax.Array = eqx.field(default=1.0, converter=as_float_array)
+
+    def __check_init__(self):
+        check_positive("epsilon", self.epsilon)
+
+    def _matrix(self):
+        return jnp.array([[-2.0, 1.0], [1.0 / self.epsilon, -1.0 / self.epsilon]])
+
+    def vector_field(self, t, y, args):
+        x, z = y["slow"], y["fast"]
+        return {"slow": -(x - self.target) + (z - x), "fast": -(z - x) / self.epsilon}
+
+    def state_shapes(self):
+        scalar = jax.ShapeDtypeStruct((), jnp.float64)
+        return {"fast": scalar, "slow": scalar}
+
+    def observables(self, t, y):
+        x, z = y["slow"], y["fast"]
+        return {"potential": 0.5 * (x - self.target) ** 2 + 0.5 * (z - x) ** 2}
+
+    def closed_form(self, t, y0):
+        # Deviation from the fixed point (x*, x*) evolves linearly: d/dt e = A e.
+        a = np.asarray(self._matrix())
+        e0 = np.array([float(y0["slow"]), float(y0["fast"])]) - float(self.target)
+        vals, vecs = np.linalg.eig(a)
+        coeffs = np.linalg.solve(vecs, e0)
+        t = np.asarray(t, dtype=np.float64)
+        e = np.real(np.einsum("ij,j,...j->...i", vecs, coeffs, np.exp(np.multiply.outer(t, vals))))
+        return {"slow": e[..., 0] + float(self.target), "fast": e[..., 1] + float(self.target)}
+
+    def timescale_ratio(self):
+        return 1.0 / self.epsilon
