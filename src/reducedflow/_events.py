@@ -53,10 +53,23 @@ class Crossing(eqx.Module):
             direction=direction,
         )
 
+    def in_log_time(self) -> "Crossing":
+        """The same crossing for a system wrapped in ``LogTime`` (its time is sigma = ln(1+t))."""
+        return Crossing(self.name, _InLogTime(self.function), self.level, self.direction)
+
     def gap(self, t, y, system) -> jax.Array:
         """``function - level`` flattened to one dimension."""
         value = jnp.asarray(self.function(t, y, system), jnp.float64)
         return jnp.ravel(value - jnp.broadcast_to(self.level, value.shape))
+
+
+class _InLogTime(eqx.Module):
+    """``function(t, y, system)`` called with sigma = ln(1 + t) and the ``LogTime`` wrapper."""
+
+    function: Callable = eqx.field(static=True)
+
+    def __call__(self, sigma, y, wrapper):
+        return self.function(jnp.expm1(sigma), y, wrapper.system)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,14 +35,26 @@ def _flatten(tree):
     return jnp.concatenate([jnp.ravel(x) for x in jax.tree_util.tree_leaves(tree)])
 
 
-@eqx.filter_jit
-def _rhs(system, t, y, layout, args):
-    return _flatten(system.vector_field(t, _unflatten(y, layout), args))
+_CALLBACKS: dict = {}
 
 
-@eqx.filter_jit
-def _jacobian(system, t, y, layout, args):
-    return jax.jacfwd(lambda z: _flatten(system.vector_field(t, _unflatten(z, layout), args)))(y)
+def _callbacks(system, layout, args):
+    """Jitted ``(t, y_flat) -> f`` and ``-> df/dy`` for scipy, with the system's arrays bound
+    once: scipy calls them thousands of times, where ``eqx.filter_jit``'s per-call overhead
+    (~100 us) would dominate. Compilations are cached by system structure and state layout."""
+    dyn, stat = eqx.partition((system, args), eqx.is_array)
+    stat_leaves, stat_def = jax.tree_util.tree_flatten(stat)
+    dyn_leaves, dyn_def = jax.tree_util.tree_flatten(dyn)
+    key = (stat_def, tuple(stat_leaves), dyn_def, tuple(np.shape(x) for x in dyn_leaves), layout)
+    if key not in _CALLBACKS:
+
+        def rhs(dyn_part, t, y):
+            system, args = eqx.combine(dyn_part, stat)
+            return _flatten(system.vector_field(t, _unflatten(y, layout), args))
+
+        _CALLBACKS[key] = (jax.jit(rhs), jax.jit(jax.jacfwd(rhs, argnums=2)))
+    rhs, jac = _CALLBACKS[key]
+    return (lambda t, y: np.asarray(rhs(dyn, t, y))), (lambda t, y: np.asarray(jac(dyn, t, y)))
 
 
 @eqx.filter_jit
@@ -64,26 +76,20 @@ def solve_with_scipy(system, y0, ts, t0, t1, method, rtol, atol, events, dense, 
     layout = _layout(y0)
     y0_flat = np.asarray(_flatten(y0))
     start = time.perf_counter()
+    fun, jac = _callbacks(system, layout, args)
     # First evaluations compile (or hit the cache); counted as compile time.
-    np.asarray(_rhs(system, np.asarray(t0), y0_flat, layout, args))
+    fun(t0, y0_flat)
     if method in ("Radau", "BDF", "LSODA"):
-        np.asarray(_jacobian(system, np.asarray(t0), y0_flat, layout, args))
+        jac(t0, y0_flat)
     for event in events:
         np.asarray(_gap(event, system, np.asarray(t0), y0_flat, layout))
     compile_s = time.perf_counter() - start
-
-    # Times go in as 0-d arrays: filter_jit would treat a Python float as static and
-    # recompile on every call.
-    def fun(t, y):
-        return np.asarray(_rhs(system, np.asarray(t), y, layout, args))
-
-    def jac(t, y):
-        return np.asarray(_jacobian(system, np.asarray(t), y, layout, args))
 
     scipy_events, owners = [], []
     for event in events:
         n_comp = int(np.asarray(_gap(event, system, np.asarray(t0), y0_flat, layout)).size)
         for comp in range(n_comp):
+            # Times go in as 0-d arrays: filter_jit treats a Python float as static.
             def g(t, y, event=event, comp=comp):
                 return float(_gap(event, system, np.asarray(t), y, layout)[comp])
 

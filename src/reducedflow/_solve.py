@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import time
@@ -17,6 +18,7 @@ from ._checks import check_in, check_integer, check_positive, check_real
 from ._events import Crossing, EventTimes, locate_crossings
 from ._save_times import resolve_save_times
 from ._system import AbstractSystem, is_stiff
+from ._time_change import LogTime
 from ._trajectory import SolverStats, Trajectory
 
 #: PID coefficients used with implicit solvers. Measured on the fast/slow test system
@@ -46,6 +48,9 @@ def default_solver(system: AbstractSystem) -> dfx.AbstractSolver:
 
 def default_controller(solver: dfx.AbstractSolver, rtol: float, atol: float):
     """A PID step-size controller; implicit solvers get the tuned coefficients."""
+    # Tolerances as arrays: they are then dynamic inputs of the compiled solve, so changing
+    # them does not recompile.
+    rtol, atol = jnp.asarray(rtol, jnp.float64), jnp.asarray(atol, jnp.float64)
     if isinstance(solver, dfx.AbstractImplicitSolver):
         return dfx.PIDController(rtol=rtol, atol=atol, pcoeff=TUNED_PCOEFF, icoeff=TUNED_ICOEFF)
     return dfx.PIDController(rtol=rtol, atol=atol)
@@ -104,7 +109,7 @@ def _run_compiled(fn, dynamic_inputs, static_inputs):
     dyn, stat = eqx.partition(dynamic_inputs, eqx.is_array)
     dyn_leaves, dyn_def = jax.tree_util.tree_flatten(dyn)
     stat_leaves, stat_def = jax.tree_util.tree_flatten((stat, static_inputs))
-    key = (fn, dyn_def, tuple((np.shape(x), np.result_type(x)) for x in dyn_leaves), stat_def, tuple(stat_leaves))
+    key = (fn, dyn_def, tuple((np.shape(x), str(x.dtype)) for x in dyn_leaves), stat_def, tuple(stat_leaves))
     try:
         compiled = _COMPILED.get(key)
         cacheable = True
@@ -189,7 +194,15 @@ def _check_common(system, t0, t1, rtol, atol, max_steps):
     return t0, t1, max_steps
 
 
-def _as_state(y0):
+def _as_state(y0, system=None):
+    """``y0`` as float64 arrays. For a system whose state is one array, a nested list or
+    tuple of numbers is taken as that array."""
+    expected = None if system is None else system.state_shapes()
+    if isinstance(expected, jax.ShapeDtypeStruct) and isinstance(y0, (list, tuple)):
+        try:
+            y0 = np.asarray(y0, dtype=np.float64)
+        except (TypeError, ValueError):
+            pass  # ragged: check_state reports the structure
     return jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype=jnp.float64), y0)
 
 
@@ -210,6 +223,7 @@ def solve(
     progress: bool = False,
     throw: bool = True,
     backend: str = "diffrax",
+    log_time: bool = False,
     args: Any = None,
 ) -> Trajectory:
     r"""Integrate $\dot y = f(t, y)$ of ``system`` from ``y0`` at ``t0`` to ``t1``.
@@ -217,8 +231,9 @@ def solve(
     The solver is chosen from the system's declared stiffness: Tsit5 (explicit, adaptive)
     unless ``system.timescale_ratio() >= STIFF_THRESHOLD``, then Kvaerno5 (implicit, L-stable)
     with a PID controller tuned for it (pcoeff = icoeff = 0.3). Compiled solves are cached:
-    a second call with the same system type, shapes and solver reuses the executable, even
-    with other parameter values, ``y0``, ``t1`` or save times.
+    a second call with the same system type, shapes, solver and number of save times reuses
+    the executable, also with other parameter values, ``y0``, ``t0``/``t1``, save times or
+    tolerances.
 
     **Arguments:**
 
@@ -239,18 +254,28 @@ def solve(
       ``Trajectory.status`` / ``message`` and states after it are NaN.
     - ``backend``: ``"diffrax"`` or ``"scipy"`` (``scipy.integrate.solve_ivp`` with the
       Jacobian from ``jax.jacfwd``; for cross-checks and benchmarks).
+    - ``log_time``: integrate in $\sigma = \ln(1 + t)$ (``LogTime``), for dynamics whose
+      rates decay like $1/t$. Everything in and out (``t0``, ``t1``, ``saveat``, event times,
+      ``evaluate``) stays in the original time ``t``; requires ``t0 > -1``.
     - ``args``: passed through to ``system.vector_field``.
 
     **Returns:** a ``Trajectory``.
     """
     t0, t1, max_steps = _check_common(system, t0, t1, rtol, atol, max_steps)
     check_in("backend", backend, ("diffrax", "scipy"))
+    y0 = _as_state(y0, system)
     system.check_state(y0)
     for event in events:
         if not isinstance(event, Crossing):
             raise ValueError(f"`events` must hold reducedflow.Crossing objects; got {type(event).__name__}.")
-    y0 = _as_state(y0)
     ts = resolve_save_times(saveat, t0, t1)
+    if log_time:
+        if t0 <= -1:
+            raise ValueError(f"`t0` must be > -1 with log_time=True (sigma = ln(1 + t)); got {t0}.")
+        original, real_ts = system, ts
+        system, events = LogTime(system), tuple(event.in_log_time() for event in events)
+        t0, t1 = math.log1p(t0), math.log1p(t1)
+        ts = np.clip(np.log1p(real_ts), t0, t1)
     if backend == "scipy":
         from ._scipy_backend import solve_with_scipy
 
@@ -260,9 +285,30 @@ def solve(
             system, y0, ts, t0, t1, solver, stepsize_controller, rtol, atol, max_steps, events,
             dense, progress, args,
         )
+    if log_time:
+        traj = _back_from_log_time(traj, original, real_ts)
     if throw and not traj.succeeded:
         raise SolveError(traj.message, traj.status, traj.t_final, traj)
     return traj
+
+
+def _back_from_log_time(traj: Trajectory, system, ts) -> Trajectory:
+    """Map a trajectory solved in sigma = ln(1 + t) back to the original time."""
+    events = {
+        name: EventTimes(np.expm1(ev.times), ev.components, ev.directions) for name, ev in traj.events.items()
+    }
+    interpolation = traj.interpolation
+    if interpolation is not None:
+        interpolation = functools.partial(_evaluate_in_log_time, interpolation)
+    message = traj.message if traj.succeeded else f"(solved in sigma = ln(1 + t), t = e^sigma - 1) {traj.message}"
+    return dataclasses.replace(
+        traj, ts=ts, t_final=math.expm1(traj.t_final), events=events, system=system,
+        interpolation=interpolation, message=message,
+    )
+
+
+def _evaluate_in_log_time(interpolation, t):
+    return interpolation(np.log1p(np.asarray(t, dtype=np.float64)))
 
 
 def _resolve_diffrax_solver(system, solver, stepsize_controller, rtol, atol):
@@ -283,10 +329,9 @@ def _solve_with_diffrax(system, y0, ts, t0, t1, solver, controller, rtol, atol, 
     need_dense = dense or bool(events)
     out, compile_s, run_s = _run_compiled(
         _integrate,
-        dict(system=system, y0=y0, ts=jnp.asarray(ts), t0=jnp.float64(t0), t1=jnp.float64(t1), args=args),
+        dict(system=system, y0=y0, ts=jnp.asarray(ts), t0=jnp.float64(t0), t1=jnp.float64(t1), args=args,
+             solver=solver, controller=controller),
         dict(
-            solver=solver,
-            controller=controller,
             max_steps=max_steps,
             dense=need_dense,
             progress_meter=dfx.TextProgressMeter() if progress else dfx.NoProgressMeter(),
@@ -367,8 +412,9 @@ def solve_many(
     solver, controller = _resolve_diffrax_solver(systems, solver, stepsize_controller, rtol, atol)
     out, compile_s, run_s = _run_compiled(
         _batched_integrate,
-        dict(system=systems, y0=y0, ts=jnp.asarray(ts), t0=jnp.float64(t0), t1=jnp.float64(t1), args=args),
-        dict(solver=solver, controller=controller, max_steps=max_steps, dense=False,
+        dict(system=systems, y0=y0, ts=jnp.asarray(ts), t0=jnp.float64(t0), t1=jnp.float64(t1), args=args,
+             solver=solver, controller=controller),
+        dict(max_steps=max_steps, dense=False,
              progress_meter=dfx.NoProgressMeter(), y0_batched=y0_batched),
     )
     results_ok = np.asarray(out["result"]._value) == int(dfx.RESULTS.successful._value)

@@ -15,8 +15,9 @@ class LogTime(AbstractSystem):
 
     Dynamics whose rates decay like $1/t$ (e.g. logistic loss on separable data, where
     $\|w\| \sim \ln t$) take O(1) steps per decade of $t$ in $\sigma$, so reaching $t = 10^8$
-    costs little. Solve from ``LogTime.to_sigma(t0)`` to ``LogTime.to_sigma(t1)``; the
-    trajectory's ``ts`` are then values of $\sigma$ (``LogTime.to_time`` maps them back).
+    costs little. ``solve(system, y0, t1, log_time=True)`` does this wrapping and maps every
+    time in and out; used directly (solve ``LogTime(system)`` from ``LogTime.to_sigma(t0)``
+    to ``LogTime.to_sigma(t1)``) the trajectory's ``ts`` are values of $\sigma$.
     Observables are those of ``system`` at the original time.
     """
 

@@ -1,0 +1,4 @@
+import reducedflow  # noqa: F401  (enables float64 before any test builds arrays)
+import matplotlib
+
+matplotlib.use("Agg")
