@@ -295,10 +295,10 @@ def validate_linear_modes(
     """
     from . import solve
     from .models.linear_modes import BalancedModes, DeepModes
+    from ._random import generator
     from .networks.deep_linear import (
         check_singular_values,
         check_widths,
-        generator,
         init_deep_linear,
         synthetic_task,
         train_gd,

@@ -42,6 +42,7 @@ from .._checks import (
     check_positive,
     is_concrete,
 )
+from .._random import generator, random_frame
 from .._system import AbstractSystem
 
 __all__ = [
@@ -66,24 +67,6 @@ def _check_matrix(name: str, value) -> None:
     if np.ndim(value) != 2:
         raise ValueError(f"`{name}` must be a 2-D array; got shape {np.shape(value)}.")
     check_finite(name, value)
-
-
-def _as_key(key):
-    """A jax.random key from an int seed or a key."""
-    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-        return jax.random.key(int(key))
-    if isinstance(key, jax.Array) and (
-        jnp.issubdtype(key.dtype, jax.dtypes.prng_key) or key.dtype == jnp.uint32
-    ):
-        return key
-    raise ValueError(f"`key` must be an int seed or a jax.random key; got {key!r}.")
-
-
-def _orthonormal_columns(key, rows: int, cols: int) -> jax.Array:
-    """A Haar-random ``rows x cols`` matrix with orthonormal columns (``cols <= rows``)."""
-    gauss = jax.random.normal(key, (rows, cols), dtype=jnp.float64)
-    q, r = jnp.linalg.qr(gauss)
-    return q * jnp.where(jnp.diagonal(r) < 0, -1.0, 1.0)
 
 
 def _check_mode_shape(name: str, value, n: int) -> None:
@@ -587,10 +570,8 @@ class TwoLayerLinearFlow(AbstractSystem):
         r = d.shape[0]
         if r > min(n1, n2, n3):
             raise ValueError(f"`scales` must have at most min(N1, N2, N3) = {min(n1, n2, n3)} entries; got {r}.")
-        k_h, k_in, k_out = jax.random.split(_as_key(key), 3)
-        o_h = _orthonormal_columns(k_h, n2, r)
-        v1 = _orthonormal_columns(k_in, n1, r)
-        u1 = _orthonormal_columns(k_out, n3, r)
+        rng = generator(key)
+        o_h, v1, u1 = (jnp.asarray(random_frame(rng, n, r)) for n in (n2, n1, n3))
         return {"first_layer": (o_h * d) @ v1.T, "second_layer": (u1 * d) @ o_h.T}
 
     def mode_basis(self) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -628,7 +609,7 @@ class TwoLayerLinearFlow(AbstractSystem):
         if n > min(n1, n2, n3):
             raise ValueError(f"`first_layer` must have at most min(N1, N2, N3) = {min(n1, n2, n3)} entries; got {n}.")
         u, _, v = self.mode_basis()
-        r = _orthonormal_columns(_as_key(key), n2, n)
+        r = jnp.asarray(random_frame(generator(key), n2, n))
         return {"first_layer": (r * a) @ v[:, :n].T, "second_layer": (u[:, :n] * b) @ r.T}
 
     def mode_strengths(self, y):
@@ -863,8 +844,8 @@ class DeepLinearFlow(AbstractSystem):
             raise ValueError(f"`modes` must have at most min(widths) = {min(self.widths)} entries; got {n}.")
         u, _, vt = np.linalg.svd(np.asarray(self.input_output_correlation), full_matrices=False)
         frames = [jnp.asarray(vt[:n].T)]
-        keys = jax.random.split(_as_key(key), max(self.depth - 1, 1))
+        rng = generator(key)
         for l in range(1, self.depth):
-            frames.append(_orthonormal_columns(keys[l - 1], self.widths[l], n))
+            frames.append(jnp.asarray(random_frame(rng, self.widths[l], n)))
         frames.append(jnp.asarray(u[:, :n]))
         return {f"layer_{l}": (frames[l + 1] * a) @ frames[l].T for l in range(self.depth)}

@@ -30,35 +30,13 @@ from collections.abc import Sequence
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import jax.random as jr
 import numpy as np
 
+from .._random import generator, random_frame
 from .._checks import check_finite, check_integer, check_positive
 
 # ----------------------------------------------------------------------------------------------
 # Helpers
-
-
-def as_key(key, name: str = "key") -> jax.Array:
-    """Turn an integer seed or a JAX PRNG key into a PRNG key; anything else is a ValueError."""
-    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-        return jr.PRNGKey(int(key))
-    if isinstance(key, jax.Array) and (
-        jnp.issubdtype(key.dtype, jax.dtypes.prng_key) or (key.dtype == jnp.uint32 and key.shape == (2,))
-    ):
-        return key
-    raise ValueError(f"`{name}` must be a jax.random key or an integer seed; got {key!r}.")
-
-
-def generator(key, name: str = "key") -> np.random.Generator:
-    """A NumPy generator determined by a JAX PRNG key or an integer seed.
-
-    Data sets and initialisations are built once, outside any trace, in NumPy: eager
-    ``jax.random`` calls compile anew for every shape (about half a second each here), which
-    would dominate small experiments. The same key always gives the same numbers."""
-    key = as_key(key, name)
-    data = jr.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
-    return np.random.default_rng([int(v) for v in np.asarray(data, dtype=np.uint32).ravel()])
 
 
 def check_singular_values(name: str, singular_values) -> jax.Array:
@@ -92,13 +70,6 @@ def check_widths(widths) -> tuple[int, ...]:
         if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1:
             raise ValueError(f"`widths` must hold integers >= 1; got {widths!r}.")
     return tuple(int(w) for w in widths)
-
-
-def random_frame(rng: np.random.Generator, n: int, r: int) -> np.ndarray:
-    """An ``n x r`` matrix with orthonormal columns, Haar-distributed (QR of a Gaussian
-    matrix with the signs of R's diagonal absorbed)."""
-    q, rr = np.linalg.qr(rng.standard_normal((n, r)))
-    return q * np.where(np.diag(rr) < 0, -1.0, 1.0)
 
 
 def _product(weights) -> jax.Array:
