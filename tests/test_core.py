@@ -9,7 +9,7 @@ import pytest
 
 import reducedflow as rf
 from reducedflow._checks import as_float_array
-from reducedflow.models import FastSlowGradientFlow
+from reducedflow.models import CurvedFastSlowGradientFlow, FastSlowGradientFlow
 
 
 class Logistic(rf.AbstractSystem):
@@ -72,6 +72,22 @@ def test_stiff_step_count_does_not_grow_with_timescale_ratio():
     y0 = {"slow": 0.0, "fast": 2.0}
     steps = {eps: rf.solve(FastSlowGradientFlow(eps), y0, 10.0).stats.steps for eps in (1e-2, 1e-8)}
     assert steps[1e-8] <= 1.5 * steps[1e-2], steps
+
+
+def test_nonlinear_stiff_step_count_is_flat_and_follows_the_slow_manifold():
+    y0 = {"slow": 0.2, "fast": 2.0}
+    runs = {}
+    for eps in (1e-2, 1e-4, 1e-8, 1e-10):
+        system = CurvedFastSlowGradientFlow(eps)
+        traj = rf.solve(system, y0, 10.0, saveat=rf.LinearTimes(51))
+        # Tikhonov: after the O(eps) layer, x follows the reduced flow x' = -(x - 1) - x^3.
+        gap = np.max(np.abs(traj.ys["slow"][5:] - system.reduced_slow_flow(traj.ts, 0.2)[5:]))
+        runs[eps] = (traj.stats.steps, gap)
+    assert runs[1e-8][0] <= 1.5 * runs[1e-2][0] and runs[1e-10][0] <= 1.5 * runs[1e-2][0], runs
+    # O(eps) gap to the reduced flow: a factor 100 in eps gives about 100 in the gap ...
+    assert 30 < runs[1e-2][1] / runs[1e-4][1] < 300, runs
+    # ... down to the solver's accuracy.
+    assert runs[1e-10][1] < 1e-7, runs
 
 
 def test_explicit_step_count_grows_like_inverse_epsilon():

@@ -2,7 +2,7 @@
 exact one-point solutions, a hard-margin SVM solved by SLSQP on the primal QP (not the NNLS
 route of ``max_margin``), and the long-time asymptotics w(t) = w_hat ln(t/tau) + w_tilde.
 
-Long solves run in log time (``reducedflow.LogTime``) to t = 1e8. All solves of the 7-point data
+Long solves run in log time (``solve(..., log_time=True)``) to t = 1e8. All solves of the 7-point data
 sets share one save grid and one tolerance so that each loss compiles once."""
 
 import functools
@@ -116,14 +116,9 @@ def long_solve(data: str, loss: str, tau: float = 1.0):
     """w(t) at TIMES from w(0) = 0 for one of the 7-point data sets, in log time."""
     inputs, labels = DATA[data]()
     system = SeparableLinearFlow(inputs, labels, loss=loss, tau=tau)
-    in_log_time = rf.LogTime(system)
     traj = rf.solve(
-        in_log_time,
-        np.zeros(inputs.shape[1]),
-        in_log_time.to_sigma(TIMES[-1]),
-        saveat=in_log_time.to_sigma(TIMES),
-        rtol=LONG_RTOL,
-        atol=LONG_ATOL,
+        system, np.zeros(inputs.shape[1]), TIMES[-1], saveat=TIMES, log_time=True,
+        rtol=LONG_RTOL, atol=LONG_ATOL,
     )
     return system, traj
 
@@ -139,11 +134,7 @@ def test_one_point_closed_form(loss):
     w0 = np.array([0.3, -0.4, -0.2])
     assert float(system.signed_inputs[0] @ w0) < 0
     times = np.concatenate([[0.0], np.geomspace(1e-3, 1e8, 23)])
-    in_log_time = rf.LogTime(system)
-    traj = rf.solve(
-        in_log_time, w0, in_log_time.to_sigma(times[-1]), saveat=in_log_time.to_sigma(times),
-        rtol=1e-12, atol=1e-14,
-    )
+    traj = rf.solve(system, w0, times[-1], saveat=times, log_time=True, rtol=1e-12, atol=1e-14)
     exact = system.closed_form(times, w0)
     rel = np.max(np.linalg.norm(traj.ys - exact, axis=1) / np.linalg.norm(exact, axis=1))
     print(f"one-point {loss}: max relative error {rel:.2e}, {traj.stats.steps} steps")
@@ -162,25 +153,26 @@ def test_closed_form_extreme_margins(loss):
     # The implicit logistic solution must not overflow for huge t or huge / very negative u0
     # (e^{u0} and e^c overflow float64 there). Reference: u + e^u = c (or e^u = e^{u0} + r^2 t)
     # solved with 60 digits by mpmath.
-    mpmath = pytest.importorskip("mpmath")
-    mpmath.mp.dps = 60
-    system = SeparableLinearFlow([[2.0]], [1.0], loss=loss)  # r^2 = 4, u = 2 w
-    cases = [(0.0, 1e300), (200.0, 1e3), (-300.0, 1e-200), (-300.0, 1e5), (600.0, 1e10), (5, 1e-7)]
-    for w0, t in cases:
-        w = float(system.closed_form(t, np.array([w0]))[0])
-        u0, s = mpmath.mpf(2 * w0), 4 * mpmath.mpf(t)
-        if loss == "exponential":
-            u_ref = mpmath.log(mpmath.exp(u0) + s)
-        else:
-            c = u0 + mpmath.exp(u0) + s
-            # Residual scaled by the derivative 1 + e^u, so that it measures the error in u.
-            u_ref = mpmath.findroot(
-                lambda u: (u + mpmath.exp(u) - c) / (1 + mpmath.exp(u)),
-                mpmath.log(mpmath.exp(u0) + s) if c > 1 else c,
-            )
-        w_ref = float(u_ref / 2)
-        assert np.isfinite(w), (w0, t)
-        assert abs(w - w_ref) <= 4e-16 * max(abs(w_ref), 1e-300), (w0, t, w, w_ref)
+    import mpmath  # installed with sympy
+
+    with mpmath.workdps(60):  # local precision: sympy shares mpmath's global context
+        system = SeparableLinearFlow([[2.0]], [1.0], loss=loss)  # r^2 = 4, u = 2 w
+        cases = [(0.0, 1e300), (200.0, 1e3), (-300.0, 1e-200), (-300.0, 1e5), (600.0, 1e10), (5, 1e-7)]
+        for w0, t in cases:
+            w = float(system.closed_form(t, np.array([w0]))[0])
+            u0, s = mpmath.mpf(2 * w0), 4 * mpmath.mpf(t)
+            if loss == "exponential":
+                u_ref = mpmath.log(mpmath.exp(u0) + s)
+            else:
+                c = u0 + mpmath.exp(u0) + s
+                # Residual scaled by the derivative 1 + e^u, so that it measures the error in u.
+                u_ref = mpmath.findroot(
+                    lambda u: (u + mpmath.exp(u) - c) / (1 + mpmath.exp(u)),
+                    mpmath.log(mpmath.exp(u0) + s) if c > 1 else c,
+                )
+            w_ref = float(u_ref / 2)
+            assert np.isfinite(w), (w0, t)
+            assert abs(w - w_ref) <= 4e-16 * max(abs(w_ref), 1e-300), (w0, t, w, w_ref)
 
 
 def test_closed_form_needs_one_point():

@@ -16,6 +16,7 @@ from ._solve import (
     default_solver as default_solver,
     solve as solve,
     solve_many as solve_many,
+    stiff_root_finder as stiff_root_finder,
 )
 from ._time_change import LogTime as LogTime
 from ._system import AbstractSystem as AbstractSystem, STIFF_THRESHOLD as STIFF_THRESHOLD

@@ -33,7 +33,7 @@ def run_linear_modes(singular_values, depth=2, u0=1e-3, tau=1.0, t1=None, out=Pa
     check_positive("t1", t1)
     half = Crossing("half_learned", _half_way, level=s / 2, direction=+1)
     print(f"solving {type(system).__name__}(depth={depth}, s={s.tolist()}, tau={tau:g}) from u0={u0:g} to t1={t1:.4g} ...", flush=True)
-    traj = solve(system, y0, t1, saveat=LogTimes(400), events=(half,), progress=False)
+    traj = solve(system, y0, t1, saveat=LogTimes(400, first=1e-3 * t1), events=(half,))
     measured = traj.events["half_learned"].first_per_component(s.size)
 
     stats = traj.stats
@@ -67,7 +67,7 @@ def _plot_modes(traj, s, measured, theory, path):
     ax.set_xscale("log")
     ax.set_xlabel("t (log scale)")
     ax.set_ylabel("mode strength u(t)")
-    ax.set_title("Mode strengths; dashed: theory learning time, dots: u = s/2 solved")
+    ax.set_title("dashed: learning time from theory; dots: u = s/2 in the solve", fontsize="medium")
     ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -110,5 +110,13 @@ def iter_checks(paper: str | None = None, name: str | None = None):
 
 
 def _load_all():
-    # Importing the paper modules registers their claims.
-    from . import saxe2014  # noqa: F401
+    """Import every paper module of this package (``claims/<paper>.py``): importing one
+    registers its claims, so a new paper needs no edit here."""
+    import importlib
+    import pkgutil
+
+    from .. import claims
+
+    for module in pkgutil.iter_modules(claims.__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{claims.__name__}.{module.name}")

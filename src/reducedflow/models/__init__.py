@@ -1,6 +1,9 @@
 """Reduced systems, one module per family."""
 
-from .fast_slow import FastSlowGradientFlow as FastSlowGradientFlow
+from .fast_slow import (
+    CurvedFastSlowGradientFlow as CurvedFastSlowGradientFlow,
+    FastSlowGradientFlow as FastSlowGradientFlow,
+)
 from .linear_modes import (
     BalancedModes as BalancedModes,
     DeepLinearFlow as DeepLinearFlow,

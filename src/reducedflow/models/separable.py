@@ -96,11 +96,10 @@ class SeparableLinearFlow(AbstractSystem):
     $1 - \cos(w, \hat w) = O(1/\ln^2 t)$, and the loss times $t$ tends to
     $\tau \sum_n \alpha_n = \tau \|\hat w\|^2$.
 
-    Long times: in log time, ``reducedflow.LogTime(system)`` solved from
-    ``LogTime.to_sigma(t0)`` to ``LogTime.to_sigma(t1)``, the rescaled field is O(1) and
-    $t = 10^8$ takes a few hundred steps (the trajectory's ``ts`` are then $\sigma =
-    \ln(1+t)$). A plain solve also gets there cheaply, since adaptive steps grow like $t$, but
-    with about 1.5 times as many steps on the test data sets.
+    Long times: ``reducedflow.solve(system, w0, t1, log_time=True)`` integrates in
+    $\sigma = \ln(1+t)$, where the rescaled field is O(1) and $t = 10^8$ takes a few hundred
+    steps. A plain solve also gets there cheaply, since adaptive steps grow like $t$, but with
+    about 1.5 times as many steps on the test data sets.
 
     Reference: Soudry, Hoffer, Nacson, Gunasekar, Srebro, "The implicit bias of gradient
     descent on separable data", JMLR 19 (2018), arXiv:1710.10345 (the gradient-descent
@@ -185,7 +184,7 @@ class SeparableLinearFlow(AbstractSystem):
         if x.shape[0] != 1:
             raise NotImplementedError(
                 f"SeparableLinearFlow.closed_form is known only for one data point; this system "
-                f"has {x.shape[0]}. Use reducedflow.solve (with reducedflow.LogTime for long "
+                f"has {x.shape[0]}. Use reducedflow.solve (with log_time=True for long "
                 "times) and compare with `asymptote` for the long-time limit."
             )
         self.check_state(y0)
