@@ -113,7 +113,20 @@ def _logistic(t, u0, s, tau):
 # Two layers, balanced modes
 
 
-class BalancedModes(AbstractSystem):
+class _AbstractTwoLayerModes(AbstractSystem):
+    r"""Shared fields of the two-layer mode systems: the singular values $s_\alpha$ of
+    $\Sigma^{yx}$ (1-D, each >= 0) and the time constant $\tau$ (> 0)."""
+
+    singular_values: jax.Array = eqx.field(converter=as_float_array)
+    tau: jax.Array = eqx.field(default=1.0, converter=as_float_array)
+
+    def __check_init__(self):
+        _check_vector("singular_values", self.singular_values)
+        check_positive("singular_values", self.singular_values, allow_zero=True)
+        check_positive("tau", self.tau)
+
+
+class BalancedModes(_AbstractTwoLayerModes):
     r"""The modes of a two-layer linear network from a balanced, aligned initialisation
     (Saxe et al. 2014): the strength $u_\alpha$ of mode $\alpha$ (the singular value of
     $W_2W_1$ along the pair $u^\alpha v^{\alpha\top}$ of $\Sigma^{yx}$) follows
@@ -135,14 +148,6 @@ class BalancedModes(AbstractSystem):
 
     Reference: Saxe, McClelland, Ganguli, ICLR 2014, arXiv:1312.6120.
     """
-
-    singular_values: jax.Array = eqx.field(converter=as_float_array)
-    tau: jax.Array = eqx.field(default=1.0, converter=as_float_array)
-
-    def __check_init__(self):
-        _check_vector("singular_values", self.singular_values)
-        check_positive("singular_values", self.singular_values, allow_zero=True)
-        check_positive("tau", self.tau)
 
     def vector_field(self, t, y, args):
         return 2.0 * y * (self.singular_values - y) / self.tau
@@ -202,7 +207,7 @@ class BalancedModes(AbstractSystem):
 # Two layers, unbalanced modes
 
 
-class UnbalancedModes(AbstractSystem):
+class UnbalancedModes(_AbstractTwoLayerModes):
     r"""The modes of a two-layer linear network from an aligned but unbalanced
     initialisation: first-layer strength $a_\alpha$, second-layer strength $b_\alpha$,
 
@@ -230,14 +235,6 @@ class UnbalancedModes(AbstractSystem):
     Reference: Saxe, McClelland, Ganguli, ICLR 2014, arXiv:1312.6120; for matrix
     λ-balanced initialisations, Braun, Dominé, Fitzgerald, Saxe, NeurIPS 2022.
     """
-
-    singular_values: jax.Array = eqx.field(converter=as_float_array)
-    tau: jax.Array = eqx.field(default=1.0, converter=as_float_array)
-
-    def __check_init__(self):
-        _check_vector("singular_values", self.singular_values)
-        check_positive("singular_values", self.singular_values, allow_zero=True)
-        check_positive("tau", self.tau)
 
     def vector_field(self, t, y, args):
         a, b = y["first_layer"], y["second_layer"]
