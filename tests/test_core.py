@@ -271,3 +271,28 @@ def test_changing_tolerances_or_save_times_does_not_recompile():
 def test_progress_output(capsys):
     rf.solve(FastSlowGradientFlow(1e-3), {"slow": 0.0, "fast": 2.0}, 10.0, progress=True)
     assert "100.00%" in capsys.readouterr().out
+
+
+def test_gradients_flow_through_solve_arrays():
+    """d u(t) / d s of the logistic mode, through the solver, against the closed form's."""
+    import jax
+
+    ts = jnp.linspace(0.0, 3.0, 7)
+
+    def u_final(s):
+        return rf.solve_arrays(Logistic(s), U0, ts, rtol=1e-11, atol=1e-13)[-1]
+
+    def u_exact(s):
+        e = jnp.exp(2 * s * ts[-1])
+        return s * e / (e - 1 + s / U0)
+
+    s = jnp.asarray(S)
+    np.testing.assert_allclose(u_final(s), u_exact(s), rtol=1e-8)
+    np.testing.assert_allclose(jax.jacrev(u_final)(s), jax.jacfwd(u_exact)(s), rtol=1e-6, atol=1e-10)
+    forward = jax.jacfwd(lambda s: rf.solve_arrays(Logistic(s), U0, ts, rtol=1e-11, atol=1e-13, adjoint=dfx.ForwardMode())[-1])
+    np.testing.assert_allclose(forward(s), jax.jacfwd(u_exact)(s), rtol=1e-6, atol=1e-10)
+    grad = jax.grad(lambda s: jnp.sum(u_final(s)))(s)
+    np.testing.assert_allclose(grad, np.diag(jax.jacfwd(u_exact)(s)), rtol=1e-6)
+    # Under tracing the stiffness of a system with traced parameters is unknown.
+    with pytest.raises(ValueError, match="pass `solver` explicitly"):
+        jax.grad(lambda eps: rf.solve_arrays(FastSlowGradientFlow(eps), {"slow": 0.0, "fast": 1.0}, ts)["slow"][-1])(1e-3)

@@ -15,6 +15,7 @@ from ._solve import (
     default_controller as default_controller,
     default_solver as default_solver,
     solve as solve,
+    solve_arrays as solve_arrays,
     solve_many as solve_many,
     stiff_root_finder as stiff_root_finder,
 )

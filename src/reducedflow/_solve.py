@@ -78,7 +78,7 @@ def default_controller(solver: dfx.AbstractSolver, rtol: float, atol: float):
 # The pure integration (traceable: jit, vmap)
 
 
-def _integrate(system, y0, ts, t0, t1, args, *, solver, controller, max_steps, dense, progress_meter):
+def _integrate(system, y0, ts, t0, t1, args, *, solver, controller, max_steps, dense, progress_meter, adjoint=None):
     saveat = dfx.SaveAt(subs=[dfx.SubSaveAt(ts=ts), dfx.SubSaveAt(t1=True)], dense=dense)
     sol = dfx.diffeqsolve(
         dfx.ODETerm(system.vector_field),
@@ -93,6 +93,7 @@ def _integrate(system, y0, ts, t0, t1, args, *, solver, controller, max_steps, d
         max_steps=max_steps,
         throw=False,
         progress_meter=progress_meter,
+        adjoint=dfx.RecursiveCheckpointAdjoint() if adjoint is None else adjoint,
     )
     ys, y_last = sol.ys
     ys = jax.tree_util.tree_map(lambda a: jnp.where(jnp.isfinite(a), a, jnp.nan), ys)
@@ -404,6 +405,47 @@ def _evaluate_many(vmapped, t):
     flat = vmapped(jnp.atleast_1d(t))
     out = jax.tree_util.tree_map(np.asarray, flat)
     return jax.tree_util.tree_map(lambda a: a[0], out) if t.ndim == 0 else out
+
+
+def solve_arrays(
+    system: AbstractSystem,
+    y0,
+    ts,
+    *,
+    t0=0.0,
+    solver=None,
+    stepsize_controller=None,
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    max_steps: int = 100_000,
+    adjoint=None,
+    args: Any = None,
+):
+    r"""The traceable form of ``solve``: the states at times ``ts`` as JAX arrays, so that
+    ``jax.jit``, ``jax.vmap`` and ``jax.grad`` pass through it (for example the gradient of a
+    learning curve with respect to a system's parameters, by diffrax's checkpointed adjoint).
+
+    No Python-side checks, events or failure diagnosis: states after a failure are NaN. Under
+    tracing, ``system.timescale_ratio()`` may be unknown: pass ``solver`` explicitly then.
+
+    **Arguments:** as in ``solve``; ``ts`` is an increasing array of save times, the last one
+    being the final time ``t1``; ``adjoint`` is diffrax's differentiation method (default
+    ``RecursiveCheckpointAdjoint()``, reverse mode: ``jax.grad``/``jacrev``; pass
+    ``diffrax.ForwardMode()`` for ``jax.jacfwd``).
+
+    **Returns:** the state PyTree with a leading axis of length ``len(ts)``.
+    """
+    if solver is None:
+        solver = default_solver(system, rtol)
+    if stepsize_controller is None:
+        stepsize_controller = default_controller(solver, rtol, atol)
+    ts = jnp.asarray(ts, jnp.float64)
+    out = _integrate(
+        system, _as_state(y0), ts, jnp.asarray(t0, jnp.float64), ts[-1], args,
+        solver=solver, controller=stepsize_controller, max_steps=max_steps, dense=False,
+        progress_meter=dfx.NoProgressMeter(), adjoint=adjoint,
+    )
+    return out["ys"]
 
 
 def solve_many(

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 from jaxtyping import PyTree
 
-from ._checks import check_finite
+from ._checks import check_finite, is_concrete
 
 #: ``solve`` picks an implicit solver when ``system.timescale_ratio()`` is at least this.
 STIFF_THRESHOLD = 10.0
@@ -82,4 +82,11 @@ class AbstractSystem(eqx.Module):
 
 def is_stiff(system: AbstractSystem) -> bool:
     """Whether ``solve`` treats ``system`` as stiff (for a batch: any member)."""
-    return float(np.max(np.asarray(system.timescale_ratio()))) >= STIFF_THRESHOLD
+    ratio = system.timescale_ratio()
+    if not is_concrete(ratio):
+        raise ValueError(
+            f"`system`: {type(system).__name__}.timescale_ratio() depends on traced values, so the "
+            "solver cannot be chosen automatically under jit/grad/vmap; pass `solver` explicitly "
+            "(e.g. diffrax.Kvaerno5(root_finder=reducedflow.stiff_root_finder(rtol)) or diffrax.Tsit5())."
+        )
+    return float(np.max(np.asarray(ratio))) >= STIFF_THRESHOLD
