@@ -1,4 +1,5 @@
-"""The ``reducedflow`` command line: ``run``, ``check``, ``list``."""
+"""The ``reducedflow`` command line: ``check``, ``list``, and the jobs registered in
+``reducedflow.commands`` (``run``, ``validate``, ``portrait``, ...)."""
 
 from __future__ import annotations
 
@@ -21,59 +22,29 @@ def _enable_compilation_cache() -> None:
         pass  # a read-only home: run without the cache
 
 
-def _float_list(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-
-
 def _parser() -> argparse.ArgumentParser:
+    from .commands import iter_commands
+    from .commands._registry import VERB_HELP
+
     parser = argparse.ArgumentParser(
         prog="reducedflow",
         description="Reduced equations of neural-network learning dynamics: solve, check, plot.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    run = commands.add_parser("run", help="solve a reduced system, write NetCDF + PNG, print a summary")
-    jobs = run.add_subparsers(dest="job", metavar="SYSTEM")
-    linear = jobs.add_parser(
-        "linear-modes",
-        help="mode strengths of a deep linear network (Saxe et al. 2014)",
-        description="Solve the balanced mode ODEs tau du/dt = D u^(2-2/D) (s - u) and compare "
-        "the learning times (u = s/2) with the closed form (D = 2) or quadrature.",
-    )
-    linear.add_argument("--depth", type=int, default=2, help="number of weight matrices D (>= 2; default 2)")
-    linear.add_argument("--singular-values", type=_float_list, default=[3.0, 2.0, 1.0],
-                        help="input-output singular values s, comma-separated (default 3,2,1)")
-    linear.add_argument("--init", type=float, default=1e-3, help="initial mode strength u0 (default 1e-3)")
-    linear.add_argument("--tau", type=float, default=1.0, help="time constant tau (default 1)")
-    linear.add_argument("--t1", type=float, default=None,
-                        help="final time (default: twice the slowest learning time)")
-    linear.add_argument("--out", type=Path, default=Path("runs/linear-modes"),
-                        help="output folder (default runs/linear-modes)")
-
-    validate = commands.add_parser(
-        "validate", help="train finite networks and measure their gap to the reduced system"
-    )
-    vjobs = validate.add_subparsers(dest="job", metavar="SYSTEM")
-    vlinear = vjobs.add_parser(
-        "linear-modes",
-        help="deep linear network (full-batch GD, aligned init) vs its mode ODEs",
-        description="Train a deep linear network with full-batch GD at several learning rates "
-        "and print the maximum gap between its mode strengths and the reduced mode ODEs; the "
-        "gap of GD to gradient flow is O(learning rate).",
-    )
-    vlinear.add_argument("--singular-values", type=_float_list, default=[3.0, 1.5, 0.5],
-                         help="singular values s (default 3,1.5,0.5)")
-    vlinear.add_argument("--widths", type=_float_list, default=[5, 6, 4],
-                         help="layer widths N1,...,N_{D+1} (default 5,6,4: two layers)")
-    vlinear.add_argument("--learning-rates", type=_float_list, default=[0.02, 0.01, 0.005],
-                         help="GD steps to compare (default 0.02,0.01,0.005)")
-    vlinear.add_argument("--init", type=float, default=1e-2, help="initial mode strength u0 (default 1e-2)")
-    vlinear.add_argument("--t1", type=float, default=10.0, help="time horizon (default 10)")
-    vlinear.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    vlinear.add_argument("--out", type=Path, default=None, help="write the study as NetCDF here")
+    verbs: dict[str, argparse.ArgumentParser] = {}
+    systems: dict[str, argparse._SubParsersAction] = {}
+    for command in iter_commands():
+        if command.name is None:
+            sub = commands.add_parser(command.verb, help=command.help, description=command.description)
+            command.add_arguments(sub)
+            sub.set_defaults(_command=command)
+            continue
+        if command.verb not in verbs:
+            verbs[command.verb] = commands.add_parser(command.verb, help=VERB_HELP.get(command.verb, command.help))
+            systems[command.verb] = verbs[command.verb].add_subparsers(dest="job", metavar="SYSTEM")
+        sub = systems[command.verb].add_parser(command.name, help=command.help, description=command.description)
+        command.add_arguments(sub)
+        sub.set_defaults(_command=command)
 
     check = commands.add_parser("check", help="check papers' claims numerically")
     check.add_argument("paper", nargs="?", default=None, help="paper key (see `reducedflow list`)")
@@ -91,40 +62,30 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     _enable_compilation_cache()
     try:
-        if args.command == "run":
-            if args.job is None:
-                parser.parse_args(["run", "--help"])
-            from ._jobs import run_linear_modes
-
-            run_linear_modes(
-                singular_values=args.singular_values, depth=args.depth, u0=args.init,
-                tau=args.tau, t1=args.t1, out=args.out,
-            )
-            return 0
-        if args.command == "validate":
-            if args.job is None:
-                parser.parse_args(["validate", "--help"])
-            from ._jobs import validate_linear_modes_job
-
-            validate_linear_modes_job(
-                singular_values=args.singular_values, widths=args.widths,
-                learning_rates=args.learning_rates, u0=args.init, t1=args.t1, seed=args.seed,
-                out=args.out,
-            )
-            return 0
         if args.command == "check":
             return _check(args.paper, args.claim)
         if args.command == "list":
-            from .claims import papers
-
-            print("systems (reducedflow run / validate ...):\n  linear-modes")
-            print("papers with checks (reducedflow check ...):")
-            for paper in papers():
-                print(f"  {paper}")
-            return 0
+            return _list()
+        command = getattr(args, "_command", None)
+        if command is None:  # a verb without its SYSTEM
+            parser.parse_args([args.command, "--help"])
+        status = command.execute(args)
+        return 0 if status is None else int(status)
     except ValueError as err:
         print(f"reducedflow: error: {err}", file=sys.stderr)
         return 2
+
+
+def _list() -> int:
+    from .claims import papers
+    from .commands import iter_commands
+
+    print("commands (reducedflow VERB [SYSTEM] ...):")
+    for command in iter_commands():
+        print(f"  {command.verb} {command.name or ''}".rstrip().ljust(34) + command.help)
+    print("papers with checks (reducedflow check PAPER):")
+    for paper in papers():
+        print(f"  {paper}")
     return 0
 
 
