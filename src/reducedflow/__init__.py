@@ -9,6 +9,8 @@ import jax as _jax
 _jax.config.update("jax_enable_x64", True)
 
 from ._events import Crossing as Crossing, EventTimes as EventTimes
+from ._sde import AbstractSDESystem as AbstractSDESystem
+from ._solve_sde import euler_maruyama as euler_maruyama, solve_sde as solve_sde
 from ._save_times import LinearTimes as LinearTimes, LogTimes as LogTimes
 from ._solve import (
     SolveError as SolveError,

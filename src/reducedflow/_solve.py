@@ -17,6 +17,8 @@ import numpy as np
 from ._checks import check_in, check_integer, check_positive, check_real
 from ._events import Crossing, EventTimes, locate_crossings
 from ._save_times import resolve_save_times
+from ._sde import AbstractSDESystem
+from ._solve_sde import solve_sde
 from ._system import AbstractSystem, is_stiff
 from ._time_change import LogTime
 from ._trajectory import SolverStats, Trajectory
@@ -253,6 +255,10 @@ def solve(
     backend: str = "diffrax",
     log_time: bool = False,
     args: Any = None,
+    key=None,
+    dt0: float | None = None,
+    n_paths: int = 1,
+    brownian: str = "virtual",
 ) -> Trajectory:
     r"""Integrate $\dot y = f(t, y)$ of ``system`` from ``y0`` at ``t0`` to ``t1``.
 
@@ -287,9 +293,17 @@ def solve(
       rates decay like $1/t$. Everything in and out (``t0``, ``t1``, ``saveat``, event times,
       ``evaluate``) stays in the original time ``t``; requires ``t0 > -1``.
     - ``args``: passed through to ``system.vector_field``.
+    - ``key``, ``dt0``, ``n_paths``, ``brownian``: for an ``AbstractSDESystem`` (Itô SDE)
+      only: the random key or seed, the fixed step, the number of paths and the Brownian path
+      (``"virtual"`` or ``"unsafe"``); see ``solve_sde``. Default solver ``diffrax.Euler()``.
 
-    **Returns:** a ``Trajectory``.
+    **Returns:** a ``Trajectory`` (for an SDE: batched over paths).
     """
+    if isinstance(system, AbstractSDESystem):
+        if key is None or dt0 is None:
+            raise ValueError("`key` and `dt0` are required to solve an SDE system (a seed and a fixed step).")
+        return solve_sde(system, y0, t1, key=key, dt=dt0, t0=t0, n_paths=n_paths, saveat=saveat,
+                         solver=solver, brownian=brownian, args=args, throw=throw)
     t0, t1, max_steps = _check_common(system, t0, t1, rtol, atol, max_steps)
     check_in("backend", backend, ("diffrax", "scipy"))
     y0 = _as_state(y0, system)
