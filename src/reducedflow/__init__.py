@@ -26,3 +26,12 @@ from ._system import AbstractSystem as AbstractSystem, STIFF_THRESHOLD as STIFF_
 from ._trajectory import SolverStats as SolverStats, Trajectory as Trajectory
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # The sympy-based layers load on first use: `reducedflow.derive`, `reducedflow.symbolic`.
+    if name in ("derive", "symbolic"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'reducedflow' has no attribute {name!r}")

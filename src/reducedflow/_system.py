@@ -57,6 +57,16 @@ class AbstractSystem(eqx.Module):
         """Ratio of the fastest to the slowest time scale (1 for non-stiff systems)."""
         return 1.0
 
+    def fast_components(self) -> PyTree[bool] | None:
+        r"""Which state components are fast, for singularly perturbed systems
+        $\dot x = f(x, z)$, $\varepsilon\dot z = g(x, z)$: a PyTree with the structure of the
+        state whose leaves are booleans, or boolean arrays of the leaf's shape, ``True``
+        marking a fast component $z$ (e.g. ``{"slow": False, "fast": True}``). The slow
+        manifold tools (``reducedflow.analysis.critical_manifold``, ``reduced_slow_flow``)
+        solve the fast equations $g(x, z) = 0$ for these components. ``None`` (the default):
+        the system declares no fast/slow split."""
+        return None
+
     def check_state(self, y0: PyTree, name: str = "y0") -> None:
         """Raise ``ValueError`` if ``y0`` does not match ``state_shapes()`` or is not finite."""
         check_finite(name, y0)

@@ -66,6 +66,10 @@ class FastSlowGradientFlow(AbstractSystem):
     def timescale_ratio(self):
         return 1.0 / self.epsilon
 
+    def fast_components(self):
+        """``z`` (``"fast"``) is the fast variable, ``x`` (``"slow"``) the slow one."""
+        return {"fast": True, "slow": False}
+
 
 class CurvedFastSlowGradientFlow(AbstractSystem):
     r"""A nonlinear singularly perturbed gradient flow with a curved slow manifold: the flow of
@@ -118,3 +122,7 @@ class CurvedFastSlowGradientFlow(AbstractSystem):
 
     def timescale_ratio(self):
         return 1.0 / self.epsilon
+
+    def fast_components(self):
+        """``z`` (``"fast"``) is the fast variable, ``x`` (``"slow"``) the slow one."""
+        return {"fast": True, "slow": False}
