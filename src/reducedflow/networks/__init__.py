@@ -13,3 +13,4 @@ from .deep_linear import (
     synthetic_task as synthetic_task,
     train_gd as train_gd,
 )
+from .relu_neuron import ReluGDTrajectory as ReluGDTrajectory, train_relu_gd as train_relu_gd
