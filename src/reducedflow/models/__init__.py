@@ -29,3 +29,23 @@ from .relu_neuron import (
     vardi_shamir_data as vardi_shamir_data,
 )
 from .sgd_flow import StochasticGradientFlow as StochasticGradientFlow, sgd_paths as sgd_paths
+from .classification_modes import (
+    ClassificationModes as ClassificationModes,
+    DeepChainMode as DeepChainMode,
+    FrequencyStarvation as FrequencyStarvation,
+    relu_mode_outcome as relu_mode_outcome,
+)
+from .ntk_cross_entropy import (
+    DualAscentFlow as DualAscentFlow,
+    FeatureDecomposition as FeatureDecomposition,
+    FeatureResponseFlow as FeatureResponseFlow,
+    LinearisedPrimalFlow as LinearisedPrimalFlow,
+    QuadraticResponseFlow as QuadraticResponseFlow,
+    decoupled_fixed_point as decoupled_fixed_point,
+    feature_decomposition as feature_decomposition,
+    lambert_w_margin as lambert_w_margin,
+    spectral_decoupling_fixed_point as spectral_decoupling_fixed_point,
+    spectral_decoupling_margin as spectral_decoupling_margin,
+    two_feature_starvation_derivative as two_feature_starvation_derivative,
+    two_feature_system as two_feature_system,
+)

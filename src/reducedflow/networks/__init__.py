@@ -14,3 +14,18 @@ from .deep_linear import (
     train_gd as train_gd,
 )
 from .relu_neuron import ReluGDTrajectory as ReluGDTrajectory, train_relu_gd as train_relu_gd
+from .ntk_mlp import (
+    init_ntk_mlp as init_ntk_mlp,
+    ntk_mlp_jacobian as ntk_mlp_jacobian,
+    ntk_mlp_outputs as ntk_mlp_outputs,
+    train_linearised as train_linearised,
+    train_ntk_mlp as train_ntk_mlp,
+    validate_linearised_flow as validate_linearised_flow,
+    validate_two_moons as validate_two_moons,
+)
+from .two_moons import (
+    decision_grid as decision_grid,
+    plot_decision_boundary as plot_decision_boundary,
+    starved_boundary_fraction as starved_boundary_fraction,
+    two_moons as two_moons,
+)
