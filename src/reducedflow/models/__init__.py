@@ -49,3 +49,11 @@ from .ntk_cross_entropy import (
     two_feature_starvation_derivative as two_feature_starvation_derivative,
     two_feature_system as two_feature_system,
 )
+from .committee import (
+    SoftCommittee as SoftCommittee,
+    committee_generalisation_error as committee_generalisation_error,
+    max_learning_rate as max_learning_rate,
+    plateau_escape_rate as plateau_escape_rate,
+    plateau_fixed_point as plateau_fixed_point,
+    plateau_generalisation_error as plateau_generalisation_error,
+)

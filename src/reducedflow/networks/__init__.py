@@ -29,3 +29,8 @@ from .two_moons import (
     starved_boundary_fraction as starved_boundary_fraction,
     two_moons as two_moons,
 )
+from .committee import (
+    CommitteeSGDTrajectory as CommitteeSGDTrajectory,
+    sample_committee as sample_committee,
+    train_committee_sgd as train_committee_sgd,
+)
