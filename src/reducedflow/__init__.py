@@ -29,8 +29,8 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    # The sympy-based layers load on first use: `reducedflow.derive`, `reducedflow.symbolic`.
-    if name in ("derive", "symbolic"):
+    # Heavier layers load on first use: `reducedflow.derive`, `.symbolic` (sympy), `.analysis`, `.plot`.
+    if name in ("derive", "symbolic", "analysis", "plot"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)

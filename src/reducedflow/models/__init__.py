@@ -57,3 +57,11 @@ from .committee import (
     plateau_fixed_point as plateau_fixed_point,
     plateau_generalisation_error as plateau_generalisation_error,
 )
+from .classic import (
+    DoubleWell as DoubleWell,
+    FitzHughNagumo as FitzHughNagumo,
+    FoldNormalForm as FoldNormalForm,
+    HopfNormalForm as HopfNormalForm,
+    LinearSystem as LinearSystem,
+    Lorenz as Lorenz,
+)
