@@ -74,15 +74,11 @@ def _stack(members):
 
 
 def _status_of(result_code: int, y_final_leaves, steps: int, accepted: int, rejected: int, max_steps: int) -> str:
-    finite = all(np.all(np.isfinite(l)) for l in y_final_leaves)
-    huge = any(np.any(np.abs(l) > 1e150) for l in y_final_leaves)
-    if result_code == int(dfx.RESULTS.successful._value):
-        return "success" if finite and not huge else "non_finite_state"
-    if not finite or huge:
-        return "non_finite_state"
-    if steps >= max_steps:
-        return "step_size_collapse" if rejected > accepted else "max_steps_reached"
-    return "solver_failure"
+    """The status of one grid point, classified like ``solve`` does."""
+    from .._solve import _classify
+
+    message = "maximum number of solver steps" if steps >= max_steps else ""
+    return _classify(result_code == int(dfx.RESULTS.successful._value), message, y_final_leaves, accepted, rejected)
 
 
 def sweep(
