@@ -247,7 +247,6 @@ class LabelNoiseModes(AbstractSDESystem):
 
     def diffusion(self, t, y, args):
         u, v = self._split(y)
-        k = self.singular_values.size
         scale = jnp.sqrt(self.learning_rate) * self.label_noise
         return scale * jnp.concatenate([jnp.diag(v), jnp.diag(u)], axis=0)  # (2k, k)
 
