@@ -21,6 +21,7 @@ from ._solve import (
     solve_many as solve_many,
     stiff_root_finder as stiff_root_finder,
 )
+from ._structured import ParticleJacobian as ParticleJacobian, StructuredChord as StructuredChord
 from ._time_change import LogTime as LogTime
 from ._system import AbstractSystem as AbstractSystem, STIFF_THRESHOLD as STIFF_THRESHOLD
 from ._trajectory import SolverStats as SolverStats, Trajectory as Trajectory

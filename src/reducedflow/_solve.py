@@ -19,6 +19,7 @@ from ._events import Crossing, EventTimes, locate_crossings
 from ._save_times import resolve_save_times
 from ._sde import AbstractSDESystem
 from ._solve_sde import solve_sde
+from ._structured import StructuredChord, has_particle_jacobian, term_and_args
 from ._system import AbstractSystem, is_stiff
 from ._time_change import LogTime
 from ._trajectory import SolverStats, Trajectory
@@ -56,14 +57,24 @@ def stiff_root_finder(rtol) -> dfx.VeryChord:
     looser tolerance (scipy's Radau uses the same $\sqrt{\text{rtol}}$ scale for its Newton
     iterations) the step count stays flat down to $\varepsilon = 10^{-10}$ while the error is
     still controlled by the step controller (benchmarks/stiff_scaling.py)."""
-    tol = jnp.minimum(1e-2, jnp.sqrt(jnp.asarray(rtol, jnp.float64)))
+    tol = _chord_tolerance(rtol)
     return dfx.VeryChord(rtol=tol, atol=tol)
+
+
+def _chord_tolerance(rtol):
+    return jnp.minimum(1e-2, jnp.sqrt(jnp.asarray(rtol, jnp.float64)))
 
 
 def default_solver(system: AbstractSystem, rtol: float = 1e-8) -> dfx.AbstractSolver:
     """Kvaerno5 (L-stable ESDIRK, order 5, with ``stiff_root_finder(rtol)``) for stiff
-    systems, Tsit5 otherwise."""
-    return dfx.Kvaerno5(root_finder=stiff_root_finder(rtol)) if is_stiff(system) else dfx.Tsit5()
+    systems, Tsit5 otherwise. Systems with a structured ``particle_jacobian`` get Kvaerno5 with
+    ``StructuredChord`` (Woodbury Newton solves) at the same tolerance."""
+    if not is_stiff(system):
+        return dfx.Tsit5()
+    if has_particle_jacobian(system):
+        tol = _chord_tolerance(rtol)
+        return dfx.Kvaerno5(root_finder=StructuredChord(rtol=tol, atol=tol))
+    return dfx.Kvaerno5(root_finder=stiff_root_finder(rtol))
 
 
 def default_controller(solver: dfx.AbstractSolver, rtol: float, atol: float):
@@ -82,14 +93,15 @@ def default_controller(solver: dfx.AbstractSolver, rtol: float, atol: float):
 
 def _integrate(system, y0, ts, t0, t1, args, *, solver, controller, max_steps, dense, progress_meter, adjoint=None):
     saveat = dfx.SaveAt(subs=[dfx.SubSaveAt(ts=ts), dfx.SubSaveAt(t1=True)], dense=dense)
+    term, term_args = term_and_args(system, args, solver)
     sol = dfx.diffeqsolve(
-        dfx.ODETerm(system.vector_field),
+        term,
         solver,
         t0,
         t1,
         None,
         y0,
-        args,
+        term_args,
         saveat=saveat,
         stepsize_controller=controller,
         max_steps=max_steps,

@@ -43,3 +43,9 @@ class LogTime(AbstractSystem):
 
     def timescale_ratio(self):
         return self.system.timescale_ratio()
+
+    def particle_jacobian(self, sigma, y, args):
+        # d/dy of (1 + t) f(t, y): the same structure, scaled.
+        t = jnp.expm1(sigma)
+        inner = self.system.particle_jacobian(t, y, args)
+        return type(inner)((1.0 + t) * inner.blocks, (1.0 + t) * inner.left, inner.right)

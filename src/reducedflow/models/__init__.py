@@ -65,3 +65,17 @@ from .classic import (
     LinearSystem as LinearSystem,
     Lorenz as Lorenz,
 )
+from .single_index import (
+    HermiteCoefficients as HermiteCoefficients,
+    OneAtom as OneAtom,
+    SingleIndexExact as SingleIndexExact,
+    SingleIndexMeanField as SingleIndexMeanField,
+    StageFlow as StageFlow,
+    finite_dimension_initial_state as finite_dimension_initial_state,
+    hermite_coefficients as hermite_coefficients,
+    initial_second_layer as initial_second_layer,
+    mean_field_initial_state as mean_field_initial_state,
+    overlaps_from_weights as overlaps_from_weights,
+    phase_one_time as phase_one_time,
+    stage_blow_up_time as stage_blow_up_time,
+)

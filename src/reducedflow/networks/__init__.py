@@ -34,3 +34,8 @@ from .committee import (
     sample_committee as sample_committee,
     train_committee_sgd as train_committee_sgd,
 )
+from .two_layer_mlp import (
+    TwoLayerLayout as TwoLayerLayout,
+    TwoLayerMLP as TwoLayerMLP,
+    label_noise_sgd_paths as label_noise_sgd_paths,
+)
