@@ -110,7 +110,8 @@ def _as_coefficients(name: str, values, degree: int | None):
             dropped = np.asarray(values, dtype=np.float64)[degree + 1 :]
         else:
             dropped = np.zeros(0)
-        return arr, float(np.sum(arr**2) + np.sum(dropped**2)), float(np.sum(dropped**2)), f"hermite{tuple(np.round(arr, 4))}"
+        label = "hermite(" + ", ".join(f"{v:.4g}" for v in arr) + ")"
+        return arr, float(np.sum(arr**2) + np.sum(dropped**2)), float(np.sum(dropped**2)), label
     if degree is None:
         raise ValueError(f"`degree` is required when `{name}` is a function ({values!r}); e.g. degree=4.")
     try:
