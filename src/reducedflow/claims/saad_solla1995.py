@@ -83,3 +83,43 @@ def _finite_n():
     return ({"RMS gap in eps_g": gap}, {"RMS gap in eps_g": 0.0}, bound, gap < bound,
             f"absolute criterion: gap < eps_g(0)/sqrt(N) = {bound:.3g}; final eps_g = "
             f"{float(run.generalisation_error[:, -1].mean()):.4g}")
+
+
+@claim(PAPER, "noise-floor",
+       "With output noise sigma (K = M = 2, eta = 0.5, first layer only) the ODE settles at a non-zero error equal "
+       "to the linear response around the perfect solution, -grad(eps_g) . J^-1 (eta^2 sigma^2 J2), up to "
+       "O(sigma^2) relative corrections; for eta -> 0 it is eta sigma^2 K / (2 sqrt3 pi) (Goldt et al. 2019).")
+def _noise_floor():
+    import reducedflow
+    from ..models.committee import SoftCommittee, noise_floor, noise_floor_small_learning_rate, perfect_solution
+
+    measured, expected = {}, {}
+    for sigma in (0.05, 0.1):
+        system = SoftCommittee(np.eye(2), 2, learning_rate=0.5, noise=sigma)
+        traj = reducedflow.solve(system, perfect_solution(system), 3000.0, saveat=np.array([3000.0]),
+                                 rtol=1e-10, atol=1e-13)
+        measured[f"ODE eps_g(t=3000), sigma={sigma}"] = float(traj.observables["generalisation_error"][-1])
+        expected[f"ODE eps_g(t=3000), sigma={sigma}"] = noise_floor(system)
+    small = SoftCommittee(np.eye(2), 2, learning_rate=1e-3, noise=0.1)
+    ratio = noise_floor(small) / noise_floor_small_learning_rate(2, 1e-3, 0.1)
+    measured_, expected_, tol, passed, _ = compare(measured, expected, rtol=0.02)
+    return (measured_, expected_, tol, passed and abs(ratio - 1) < 1e-3,
+            f"linear response / (eta sigma^2 K/(2 sqrt3 pi)) at eta = 1e-3: {ratio:.6f} (required within 1e-3 of 1)")
+
+
+@claim(PAPER, "escape-time-log-n",
+       "From random initial weights (overlaps R ~ N^-1/2) the symmetric plateau is left after a time "
+       "t_esc = a + ln(N) / (2 lambda_esc) (K = M = 2, eta = 0.5, lambda_esc the unstable eigenvalue of the "
+       "plateau at this eta): exp(lambda_esc t_esc) grows like N^(1/2).")
+def _escape_log_n():
+    from ..models.committee import escape_times_from_random_weights
+
+    study = escape_times_from_random_weights(2, 0.5, (1e4, 1e5, 1e6, 1e7), seeds=64, key=0)
+    fit = study.fit
+    b = fit.exponent / study.escape_rate
+    low, high = fit.interval
+    passed = abs(fit.exponent - 0.5) < 0.1  # 20%: a 1/lambda (not 1/(2 lambda)) law gives 1.0
+    note = (f"fit t_esc = a + b ln N: b = {b:.4g} (1/(2 lambda) = {0.5 / study.escape_rate:.4g}; with the eta -> 0 "
+            f"rate {0.5 / study.closed_form_rate:.4g}); exponent 95% CI [{low:.3f}, {high:.3f}]; mean t_esc per N "
+            f"{np.round(study.mean_times, 1).tolist()}")
+    return {"exponent of exp(lambda t_esc) in N": fit.exponent}, {"exponent of exp(lambda t_esc) in N": 0.5}, 0.1, passed, note

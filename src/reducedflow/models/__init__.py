@@ -50,7 +50,15 @@ from .ntk_cross_entropy import (
     two_feature_system as two_feature_system,
 )
 from .committee import (
+    EscapeStudy as EscapeStudy,
     SoftCommittee as SoftCommittee,
+    SymmetricPlateau as SymmetricPlateau,
+    escape_times_from_random_weights as escape_times_from_random_weights,
+    noise_floor as noise_floor,
+    noise_floor_small_learning_rate as noise_floor_small_learning_rate,
+    perfect_solution as perfect_solution,
+    random_weight_overlaps as random_weight_overlaps,
+    symmetric_plateau as symmetric_plateau,
     committee_generalisation_error as committee_generalisation_error,
     max_learning_rate as max_learning_rate,
     plateau_escape_rate as plateau_escape_rate,

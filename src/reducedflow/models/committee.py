@@ -35,6 +35,7 @@ sgoldt/nn2pp (see shared/theory/committee.md).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import equinox as eqx
@@ -42,6 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._random import generator
 from .._checks import as_float_array, check_finite, check_integer, check_positive, is_concrete
 from .._system import AbstractSystem
 from ..symbolic.gaussian import check_covariance, committee_i2, committee_i3, committee_i4, committee_j2
@@ -53,6 +55,14 @@ __all__ = [
     "plateau_generalisation_error",
     "plateau_escape_rate",
     "max_learning_rate",
+    "perfect_solution",
+    "noise_floor",
+    "noise_floor_small_learning_rate",
+    "SymmetricPlateau",
+    "symmetric_plateau",
+    "random_weight_overlaps",
+    "EscapeStudy",
+    "escape_times_from_random_weights",
 ]
 
 
@@ -325,3 +335,237 @@ def max_learning_rate(width: int, *, upper: float = 20.0, xtol: float = 1e-12) -
         else:
             hi = mid
     return 0.5 * (lo + hi)
+
+# ----------------------------------------------------------------------------------------------
+# Noise floor (shared/theory/committee.md, section 8)
+
+
+def perfect_solution(system: SoftCommittee) -> dict[str, jax.Array]:
+    r"""The perfect solution $Q = R = T$, $v = A$ of a committee with $K = M$: the student
+    equals the teacher, $\Delta \equiv$ noise, and every term of the noiseless ODE vanishes.
+
+    **Arguments:** ``system``, a ``SoftCommittee`` with ``width`` equal to the teacher width.
+
+    **Returns:** the state dict ``{"Q", "R", "v"}``.
+    """
+    if system.width != system.teacher_width:
+        raise ValueError(
+            f"`system` must have as many student as teacher units (K = M) for the perfect solution; "
+            f"got K = {system.width}, M = {system.teacher_width}."
+        )
+    t = system.teacher_overlaps
+    return {"Q": t, "R": t, "v": system.teacher_second_layer}
+
+
+@eqx.filter_jit
+def _noise_response(system: SoftCommittee, y):
+    noiseless = eqx.tree_at(lambda s: s.noise, system, jnp.zeros_like(system.noise))
+    v = y["v"]
+    jacobian = _packed_jacobian(noiseless, y)
+    forcing = system.pack(system.vector_field(0.0, y, None))  # = eta^2 sigma^2 J2 at y (Delta = noise)
+    shift = -jnp.linalg.solve(jacobian, forcing)
+    gradient = jax.grad(lambda x: system.generalisation_error(system.unpack(x, v)))(system.pack(y))
+    return gradient @ shift, shift
+
+
+def noise_floor(system: SoftCommittee) -> float:
+    r"""The asymptotic generalisation error with output noise $\sigma$, from linear response
+    around the perfect solution $y^* = (Q = R = T, v = A)$, $K = M$, $\kappa = 0$.
+
+    At $y^*$ the gradient and $I_4$ terms vanish ($\Delta$ is pure noise), so the only forcing is
+    $b = \eta^2\sigma^2v_iv_kJ_2(i, k)$ in the $\dot Q_{ik}$ components. To first order in
+    $\sigma^2$ the stationary point moves by $\delta x = -J^{-1}b$, $J$ the Jacobian of the
+    noiseless ODE (with its $\eta^2$ terms) at $y^*$ in the packed coordinates of
+    ``SoftCommittee.pack``, and
+
+    $$\varepsilon_g^* = \nabla\varepsilon_g(y^*)\cdot\delta x + O(\sigma^4)$$
+
+    ($\varepsilon_g$ without $\sigma^2/2$; its gradient in the order parameters does not vanish
+    at $y^*$ because they are constrained to the covariance cone). For $\eta \to 0$ this tends
+    to $\eta\sigma^2K/(2\sqrt3\pi)$ for $T = I$, $v = A = 1$
+    (``noise_floor_small_learning_rate``). Exact for any $\eta$ below the stability limit as
+    $\sigma \to 0$; the relative error is $O(\sigma^2)$.
+
+    **Arguments:** ``system``: a ``SoftCommittee`` with $K = M$ and no weight decay (first
+    layer only, or both layers trained). Its ``learning_rate`` and ``noise`` are used.
+
+    **Returns:** the predicted $\varepsilon_g^*$ (float).
+
+    Reference: Goldt et al., NeurIPS 2019, arXiv:1906.08632 (the asymptotic error of online SGD
+    with output noise); method: shared/theory/committee.md section 8.
+    """
+    if not isinstance(system, SoftCommittee):
+        raise ValueError(f"`system` must be a SoftCommittee; got {type(system).__name__}.")
+    if is_concrete(system.weight_decay) and float(system.weight_decay) != 0.0:
+        raise ValueError(
+            f"`system.weight_decay` must be 0 for the noise floor around the perfect solution; "
+            f"got {float(system.weight_decay)}."
+        )
+    if not (system.gradient_terms and system.sgd_noise_terms):
+        raise ValueError("`system` must include both the gradient and the SGD-noise terms (the defaults).")
+    floor, _ = _noise_response(system, perfect_solution(system))
+    return float(floor)
+
+
+def noise_floor_small_learning_rate(width: int, learning_rate: float, noise: float) -> float:
+    r"""$\varepsilon_g^* = \eta\sigma^2K/(2\sqrt3\pi)$: the leading small-$\eta$ term of the
+    noise floor for $K = M$, $T = I$, $v = A = 1$ fixed (shared/theory/committee.md section 8,
+    identified numerically; ``noise_floor`` gives the value at finite $\eta$)."""
+    k = check_integer("width", width, minimum=1)
+    check_positive("learning_rate", learning_rate, allow_zero=True)
+    check_positive("noise", noise, allow_zero=True)
+    return learning_rate * noise**2 * k / (2 * math.sqrt(3) * math.pi)
+
+
+# ----------------------------------------------------------------------------------------------
+# The plateau at finite learning rate, and random initial overlaps
+
+
+@dataclasses.dataclass(frozen=True)
+class SymmetricPlateau:
+    """The symmetric (unspecialised) fixed point of the full ODE at a finite learning rate.
+
+    **Attributes:** ``state`` (the fixed point, a state dict of NumPy arrays),
+    ``generalisation_error`` (its $\\varepsilon_g$), ``escape_rate`` (the largest real part of
+    the Jacobian's eigenvalues there), ``residual`` (max |RHS| at ``state``)."""
+
+    state: dict
+    generalisation_error: float
+    escape_rate: float
+    residual: float
+
+
+def symmetric_plateau(width: int, learning_rate: float, *, iterations: int = 50) -> SymmetricPlateau:
+    r"""The symmetric plateau of the committee ODE with $K = M$, $T = I$, $v = A = 1$ fixed,
+    $\sigma = \kappa = 0$, at learning rate $\eta$ *including* the $\eta^2$ terms (which move
+    it: $Q$, $R$ and $\varepsilon_g$ grow with $\eta$). Newton's method on the packed vector
+    field, started at the $\eta \to 0$ point ``plateau_fixed_point`` (the field is equivariant
+    under permutations of units, so the iterates stay on the symmetric subspace).
+
+    **Arguments:** ``width`` $K$; ``learning_rate`` $\eta > 0$; ``iterations``: Newton steps.
+    (Without the $\eta^2$ terms the plateau is ``plateau_fixed_point`` at every $\eta$.)
+
+    **Returns:** a ``SymmetricPlateau``; its ``escape_rate`` is the rate that sets the plateau
+    length $\approx \ln(1/\delta_0)/\lambda_{\rm esc}$ at this $\eta$.
+    """
+    k = check_integer("width", width, minimum=1)
+    check_positive("learning_rate", learning_rate)
+    iterations = check_integer("iterations", iterations)
+    system = SoftCommittee(jnp.eye(k), k, learning_rate=learning_rate)
+    y = {key: jnp.asarray(val) for key, val in plateau_fixed_point(k).items()}
+    x = system.pack(y)
+    for _ in range(iterations):
+        y = system.unpack(x)
+        step = jnp.linalg.solve(_packed_jacobian(system, y), system.pack(_vector_field(system, y)))
+        x = x - step
+        if float(jnp.max(jnp.abs(step))) < 1e-15:
+            break
+    y = system.unpack(x)
+    residual = float(jnp.max(jnp.abs(system.pack(_vector_field(system, y)))))
+    if not residual < 1e-10:
+        raise ValueError(f"Newton's method did not converge to the plateau at `learning_rate` = {learning_rate} "
+                         f"(residual {residual:.2e}); the plateau may not exist this close to the stability limit.")
+    rate = float(np.max(np.linalg.eigvals(np.asarray(_packed_jacobian(system, y))).real))
+    return SymmetricPlateau({key: np.asarray(val) for key, val in y.items()},
+                            float(system.generalisation_error(y)), rate, residual)
+
+
+def random_weight_overlaps(width: int, teacher_width: int, dimension: int, key, *, seeds: int = 1,
+                           scale: float = 1.0) -> dict[str, np.ndarray]:
+    r"""The order parameters of random student weights, drawn exactly without building
+    $N$-dimensional vectors: student rows $w_k = \text{scale}\cdot\xi_k$, $\xi_k \sim N(0, I_N)$,
+    teacher rows orthogonal with $|w^*_n|^2 = N$ ($T = I$). Writing $\xi_k$ in a basis whose
+    first $M$ vectors are the teacher directions,
+
+    $$R = \text{scale}\,Z/\sqrt N,\qquad Q = \text{scale}^2\,(ZZ^\top + W)/N,$$
+
+    $Z$ a $K\times M$ standard Gaussian matrix and $W \sim$ Wishart$_K(N - M, I)$ (Bartlett
+    decomposition). So $R = O(N^{-1/2})$ and $Q = \text{scale}^2(I + O(N^{-1/2}))$: the
+    symmetry-breaking amplitude of a random start is $O(N^{-1/2})$, as for
+    ``reducedflow.networks.committee.sample_committee(..., overlap=None)``.
+
+    **Arguments:** ``width`` $K$, ``teacher_width`` $M$, ``dimension`` $N \ge K + M$ (integers);
+    ``key``: a ``jax.random`` key or an integer seed; ``seeds``: number of draws S;
+    ``scale`` (> 0).
+
+    **Returns:** ``{"Q": (S, K, K), "R": (S, K, M), "v": (S, K)}`` ($v = 1$), for
+    ``solve_many(..., y0_batched=True)``.
+    """
+    k = check_integer("width", width)
+    m = check_integer("teacher_width", teacher_width)
+    n = check_integer("dimension", dimension, minimum=k + m)
+    s = check_integer("seeds", seeds)
+    check_positive("scale", scale)
+    rng = generator(key)
+    z = rng.standard_normal((s, k, m))
+    lower = np.tril(rng.standard_normal((s, k, k)), -1)
+    dof = n - m - np.arange(k)
+    lower[:, np.arange(k), np.arange(k)] = np.sqrt(rng.chisquare(dof, size=(s, k)))
+    wishart = lower @ np.swapaxes(lower, -1, -2)
+    q = scale**2 * (z @ np.swapaxes(z, -1, -2) + wishart) / n
+    return {"Q": q, "R": scale * z / math.sqrt(n), "v": np.ones((s, k))}
+
+
+@dataclasses.dataclass(frozen=True)
+class EscapeStudy:
+    """Plateau escape times of the committee ODE from the overlaps of random weights.
+
+    **Attributes:** ``dimensions`` (the $N$ values), ``times`` (shape ``(len(dimensions), seeds)``:
+    first time $\\varepsilon_g$ falls below half the plateau height), ``mean_times``,
+    ``escape_rate`` (of the plateau at this $\\eta$, ``symmetric_plateau``),
+    ``closed_form_rate`` (``plateau_escape_rate``, $\\eta \\to 0$), ``plateau_error``, and
+    ``fit``: ``reducedflow.analysis.plateaus.fit_scaling`` of $e^{\\lambda t_{\\rm esc}}$ against
+    $N$, whose exponent is $\\lambda b$ in $t_{\\rm esc} = a + b\\ln N$ (theory: 1/2)."""
+
+    dimensions: np.ndarray
+    times: np.ndarray
+    mean_times: np.ndarray
+    escape_rate: float
+    closed_form_rate: float
+    plateau_error: float
+    fit: object
+
+
+def escape_times_from_random_weights(width: int, learning_rate: float, dimensions, *, seeds: int = 32,
+                                     key=0, rtol: float = 1e-8) -> EscapeStudy:
+    r"""Escape times from the symmetric plateau ($K = M$, $T = I$, $v = A = 1$ fixed, full ODE
+    at $\eta$) starting from the exact overlaps of random weights at each input dimension $N$
+    (``random_weight_overlaps``, scale 1): the symmetry-breaking part of $R$ is $O(N^{-1/2})$
+    and grows like $e^{\lambda_{\rm esc}t}$ on the plateau, so
+    $t_{\rm esc} \approx \frac1{2\lambda_{\rm esc}}\ln N + \text{const}$
+    (Biehl, Riegler & Wöhler 1996; Saad & Solla 1995). All seeds and dimensions are solved in one
+    ``solve_many`` call.
+
+    **Arguments:** ``width`` $K \ge 2$; ``learning_rate`` $\eta$; ``dimensions``: the $N$
+    values (each >= 2K); ``seeds`` per $N$; ``key``; ``rtol`` of the solve.
+
+    **Returns:** an ``EscapeStudy``.
+    """
+    import equinox as eqx
+
+    from .._solve import solve_many
+    from ..analysis.plateaus import fit_scaling, transition_time
+
+    k = check_integer("width", width, minimum=2)
+    seeds = check_integer("seeds", seeds, minimum=2)
+    dims = np.asarray(dimensions, dtype=np.float64).reshape(-1)
+    if dims.size < 2 or np.any(dims != np.round(dims)) or np.any(dims < 2 * k):
+        raise ValueError(f"`dimensions` must hold at least two integers >= 2K = {2 * k}; got {dimensions!r}.")
+    plateau = symmetric_plateau(k, learning_rate)
+    rng = generator(key)
+    draws = [random_weight_overlaps(k, k, int(n), int(rng.integers(2**31)), seeds=seeds) for n in dims]
+    y0 = {name: jnp.asarray(np.concatenate([d[name] for d in draws])) for name in ("Q", "R", "v")}
+    batch = dims.size * seeds
+    system = SoftCommittee(jnp.eye(k), k, learning_rate=learning_rate)
+    systems = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (batch,) + a.shape) if eqx.is_array(a) else a, system)
+    t1 = 2.0 * (0.5 * math.log(dims.max()) / plateau.escape_rate + 30.0 / learning_rate)
+    ts = np.linspace(0.0, t1, 3001)
+    traj = solve_many(systems, y0, t1, y0_batched=True, saveat=ts, rtol=rtol, atol=1e-3 * rtol)
+    eg = np.asarray(traj.observables["generalisation_error"])
+    level = 0.5 * plateau.generalisation_error
+    times = np.array([transition_time(ts[1:], curve[1:], level) for curve in eg]).reshape(dims.size, seeds)
+    if not np.all(np.isfinite(times)):
+        raise ValueError("some runs did not leave the plateau before t1; try a larger `learning_rate`.")
+    fit = fit_scaling(dims, np.exp(plateau.escape_rate * times))
+    return EscapeStudy(dims, times, times.mean(axis=1), plateau.escape_rate,
+                       plateau_escape_rate(k, learning_rate), plateau.generalisation_error, fit)
