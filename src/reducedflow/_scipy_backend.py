@@ -97,17 +97,12 @@ def solve_with_scipy(system, y0, ts, t0, t1, method, rtol, atol, events, dense, 
             scipy_events.append(g)
             owners.append((event.name, comp))
 
+    # Explicit methods take no Jacobian (scipy warns if one is passed, even None).
+    implicit = {"jac": jac} if method in ("Radau", "BDF", "LSODA") else {}
     start = time.perf_counter()
     result = solve_ivp(
-        fun,
-        (t0, t1),
-        y0_flat,
-        method=method,
-        rtol=rtol,
-        atol=atol,
-        jac=jac if method in ("Radau", "BDF", "LSODA") else None,
-        dense_output=True,
-        events=scipy_events or None,
+        fun, (t0, t1), y0_flat, method=method, rtol=rtol, atol=atol, dense_output=True,
+        events=scipy_events or None, **implicit,
     )
     run_s = time.perf_counter() - start
 

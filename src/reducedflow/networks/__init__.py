@@ -39,3 +39,19 @@ from .two_layer_mlp import (
     TwoLayerMLP as TwoLayerMLP,
     label_noise_sgd_paths as label_noise_sgd_paths,
 )
+from .two_layer import (
+    HermiteSeries as HermiteSeries,
+    MeanFieldGap as MeanFieldGap,
+    MonteCarloRisk as MonteCarloRisk,
+    SingleIndexConvergence as SingleIndexConvergence,
+    SingleIndexSGDTrajectory as SingleIndexSGDTrajectory,
+    TwoLayerWeights as TwoLayerWeights,
+    WeightSpaceFlow as WeightSpaceFlow,
+    mean_field_gap as mean_field_gap,
+    monte_carlo_risk as monte_carlo_risk,
+    online_sgd as online_sgd,
+    population_gradient_flow as population_gradient_flow,
+    population_risk as population_risk,
+    sample_weights as sample_weights,
+    validate_single_index as validate_single_index,
+)
