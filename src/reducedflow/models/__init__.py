@@ -87,3 +87,21 @@ from .single_index import (
     phase_one_time as phase_one_time,
     stage_blow_up_time as stage_blow_up_time,
 )
+from .collapse_sgd import (
+    AbstractDiscreteSGD as AbstractDiscreteSGD,
+    AlignedTeacherStudent as AlignedTeacherStudent,
+    CollapseSweep as CollapseSweep,
+    MinibatchSGD as MinibatchSGD,
+    ModeLabelNoiseSGD as ModeLabelNoiseSGD,
+    TanhNeuronLabelNoiseGD as TanhNeuronLabelNoiseGD,
+    VanishingUnitSweep as VanishingUnitSweep,
+    aligned_teacher_student as aligned_teacher_student,
+    collapse_fraction_vs_learning_rate as collapse_fraction_vs_learning_rate,
+    discrete_multiplier_exponent as discrete_multiplier_exponent,
+    discrete_sgd_paths as discrete_sgd_paths,
+    gaussian_log_moment as gaussian_log_moment,
+    linearised_sgd_exponents as linearised_sgd_exponents,
+    tanh_neuron_minibatch_exponents as tanh_neuron_minibatch_exponents,
+    tanh_neuron_minibatch_sgd as tanh_neuron_minibatch_sgd,
+    vanishing_unit_fractions as vanishing_unit_fractions,
+)
