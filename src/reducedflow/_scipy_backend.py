@@ -77,10 +77,11 @@ def solve_with_scipy(system, y0, ts, t0, t1, method, rtol, atol, events, dense, 
     y0_flat = np.asarray(_flatten(y0))
     start = time.perf_counter()
     fun, jac = _callbacks(system, layout, args)
-    # First evaluations compile (or hit the cache); counted as compile time.
-    fun(t0, y0_flat)
+    # First evaluations compile (or hit the cache); counted as compile time. scipy passes t as
+    # np.float64, which JAX traces separately from a Python float: warm up with that type.
+    fun(np.float64(t0), y0_flat)
     if method in ("Radau", "BDF", "LSODA"):
-        jac(t0, y0_flat)
+        jac(np.float64(t0), y0_flat)
     for event in events:
         np.asarray(_gap(event, system, np.asarray(t0), y0_flat, layout))
     compile_s = time.perf_counter() - start
