@@ -258,3 +258,18 @@ def test_relu_coefficients_and_unfittable_degrees():
     # z^3 = He3 + 3 He1: phi_3 = sqrt(6), but ReLU has sigma_3 = 0.
     assert coeffs.unfittable_degrees() == (3,)
     assert coeffs.information_exponent == 1
+
+
+def test_explicit_solver_needs_many_more_steps_and_agrees():
+    """The stiffness the implicit default removes: Tsit5 (given a first step dt0) needs >20x the
+    steps at eps = 1e-6 on a short horizon and agrees with the structured implicit solve."""
+    m = 16
+    system = SingleIndexMeanField(REFERENCE, 1e-6, m)
+    y0 = mean_field_initial_state(m)
+    save = rf.LinearTimes(5)
+    implicit = rf.solve(system, y0, 0.01, saveat=save)
+    explicit = rf.solve(system, y0, 0.01, saveat=save, solver=dfx.Tsit5(), dt0=1e-8, max_steps=10**6)
+    np.testing.assert_allclose(explicit.observables["risk"], implicit.observables["risk"], rtol=1e-7)
+    assert explicit.stats.steps > 20 * implicit.stats.steps
+    with pytest.raises(ValueError, match="dt0"):
+        rf.solve(system, y0, 0.01, dt0=-1.0)

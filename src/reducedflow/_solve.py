@@ -91,7 +91,7 @@ def default_controller(solver: dfx.AbstractSolver, rtol: float, atol: float):
 # The pure integration (traceable: jit, vmap)
 
 
-def _integrate(system, y0, ts, t0, t1, args, *, solver, controller, max_steps, dense, progress_meter, adjoint=None):
+def _integrate(system, y0, ts, t0, t1, args, *, solver, controller, max_steps, dense, progress_meter, adjoint=None, dt0=None):
     saveat = dfx.SaveAt(subs=[dfx.SubSaveAt(ts=ts), dfx.SubSaveAt(t1=True)], dense=dense)
     term, term_args = term_and_args(system, args, solver)
     sol = dfx.diffeqsolve(
@@ -99,7 +99,7 @@ def _integrate(system, y0, ts, t0, t1, args, *, solver, controller, max_steps, d
         solver,
         t0,
         t1,
-        None,
+        dt0,
         y0,
         term_args,
         saveat=saveat,
@@ -305,6 +305,9 @@ def solve(
       rates decay like $1/t$. Everything in and out (``t0``, ``t1``, ``saveat``, event times,
       ``evaluate``) stays in the original time ``t``; requires ``t0 > -1``.
     - ``args``: passed through to ``system.vector_field``.
+    - ``dt0``: for an ODE, the first step (default: diffrax's automatic choice; give one, e.g.
+      ``1e-3 * epsilon``, when an explicit solver cannot find a first step on a very stiff
+      system).
     - ``key``, ``dt0``, ``n_paths``, ``brownian``: for an ``AbstractSDESystem`` (Itô SDE)
       only: the random key or seed, the fixed step, the number of paths and the Brownian path
       (``"virtual"`` or ``"unsafe"``); see ``solve_sde``. Default solver ``diffrax.Euler()``.
@@ -318,6 +321,8 @@ def solve(
                          solver=solver, brownian=brownian, args=args, throw=throw)
     t0, t1, max_steps = _check_common(system, t0, t1, rtol, atol, max_steps)
     check_in("backend", backend, ("diffrax", "scipy"))
+    if dt0 is not None:
+        check_positive("dt0", dt0)
     y0 = _as_state(y0, system)
     system.check_state(y0)
     for event in events:
@@ -338,7 +343,7 @@ def solve(
     else:
         traj = _solve_with_diffrax(
             system, y0, ts, t0, t1, solver, stepsize_controller, rtol, atol, max_steps, events,
-            dense, progress, args,
+            dense, progress, args, dt0,
         )
     if log_time:
         traj = _back_from_log_time(traj, original, real_ts)
@@ -379,13 +384,13 @@ def _resolve_diffrax_solver(system, solver, stepsize_controller, rtol, atol):
     return solver, stepsize_controller
 
 
-def _solve_with_diffrax(system, y0, ts, t0, t1, solver, controller, rtol, atol, max_steps, events, dense, progress, args):
+def _solve_with_diffrax(system, y0, ts, t0, t1, solver, controller, rtol, atol, max_steps, events, dense, progress, args, dt0=None):
     solver, controller = _resolve_diffrax_solver(system, solver, controller, rtol, atol)
     need_dense = dense or bool(events)
     out, compile_s, run_s = _run_compiled(
         _integrate,
         dict(system=system, y0=y0, ts=jnp.asarray(ts), t0=jnp.float64(t0), t1=jnp.float64(t1), args=args,
-             solver=solver, controller=controller),
+             solver=solver, controller=controller, dt0=None if dt0 is None else jnp.float64(dt0)),
         dict(
             max_steps=max_steps,
             dense=need_dense,
