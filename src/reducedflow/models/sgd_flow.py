@@ -99,9 +99,12 @@ class StochasticGradientFlow(AbstractSDESystem):
         return {"loss": self.loss(theta)}
 
 
-def sgd_paths(flow: StochasticGradientFlow, theta0, n_steps: int, *, key, n_paths: int = 1, save_every: int = 1):
+def sgd_paths(flow: StochasticGradientFlow, theta0, n_steps: int, *, key, n_paths: int = 1, save_every: int = 1,
+              label_noise: float = 0.0):
     r"""Discrete minibatch SGD, $\theta_{k+1} = \theta_k - \eta\,\frac1\beta\sum_{i \in B_k}\nabla\ell_i(\theta_k)$,
-    batches drawn uniformly with replacement, as a ``lax.scan`` vmapped over paths.
+    batches drawn uniformly with replacement, as a ``lax.scan`` vmapped over paths. With
+    ``label_noise`` $\zeta > 0$ the targets of each batch are perturbed afresh,
+    $y_i + \zeta\xi_{k,i}$, $\xi\sim N(0, 1)$ (label-noise SGD).
 
     **Returns:** ``(times, thetas)`` with ``times = k * eta`` for the saved steps
     ``k = 0, save_every, ...`` and ``thetas`` of shape ``(n_paths, len(times), n)``.
@@ -109,14 +112,21 @@ def sgd_paths(flow: StochasticGradientFlow, theta0, n_steps: int, *, key, n_path
     n_steps = check_integer("n_steps", n_steps)
     save_every = check_integer("save_every", save_every)
     n_paths = check_integer("n_paths", n_paths)
+    check_positive("label_noise", label_noise, allow_zero=True)
     theta0 = jnp.broadcast_to(as_float_array(theta0), (n_paths, flow.dimension))
     n_samples = flow.inputs.shape[0]
     batch = int(flow.batch_size)
     grad = jax.grad(flow.per_sample_loss)
+    noisy = float(label_noise) > 0.0
 
     def step(theta, key):
+        if noisy:
+            key, k_noise = jr.split(key)
         idx = jr.randint(key, (batch,), 0, n_samples)
-        g = jnp.mean(jax.vmap(grad, in_axes=(None, 0, 0))(theta, flow.inputs[idx], flow.targets[idx]), axis=0)
+        targets = flow.targets[idx]
+        if noisy:
+            targets = targets + label_noise * jr.normal(k_noise, targets.shape)
+        g = jnp.mean(jax.vmap(grad, in_axes=(None, 0, 0))(theta, flow.inputs[idx], targets), axis=0)
         return theta - flow.learning_rate * g
 
     def path(theta, key):

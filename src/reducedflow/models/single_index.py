@@ -162,6 +162,17 @@ def _powers(s, degree):
     return jnp.stack([jnp.ones_like(s)] + [s**k for k in range(1, degree + 1)])
 
 
+def _set_common_fields(system, coefficients: HermiteCoefficients, epsilon, width=None) -> None:
+    """The fields every single-index system shares (called from ``__init__``)."""
+    _check_epsilon(epsilon)
+    if width is not None:
+        system.width = check_integer("width", width, minimum=1)
+    system.activation = jnp.asarray(coefficients.activation, jnp.float64)
+    system.target = jnp.asarray(coefficients.target, jnp.float64)
+    system.epsilon = jnp.asarray(epsilon, jnp.float64)
+    system.risk_offset = jnp.asarray(coefficients.risk_offset, jnp.float64)
+
+
 def _check_epsilon(epsilon):
     check_positive("epsilon", epsilon)
     if float(np.min(np.asarray(epsilon))) <= 0.0:
@@ -207,12 +218,7 @@ class SingleIndexMeanField(AbstractSystem):
     risk_offset: jax.Array
 
     def __init__(self, coefficients: HermiteCoefficients, epsilon, width: int):
-        _check_epsilon(epsilon)
-        self.width = check_integer("width", width, minimum=1)
-        self.activation = jnp.asarray(coefficients.activation, jnp.float64)
-        self.target = jnp.asarray(coefficients.target, jnp.float64)
-        self.epsilon = jnp.asarray(epsilon, jnp.float64)
-        self.risk_offset = jnp.asarray(coefficients.risk_offset, jnp.float64)
+        _set_common_fields(self, coefficients, epsilon, width)
 
     @property
     def degree(self) -> int:
@@ -322,12 +328,7 @@ class SingleIndexExact(AbstractSystem):
     target_norm2: jax.Array
 
     def __init__(self, coefficients: HermiteCoefficients, epsilon, width: int):
-        _check_epsilon(epsilon)
-        self.width = check_integer("width", width, minimum=1)
-        self.activation = jnp.asarray(coefficients.activation, jnp.float64)
-        self.target = jnp.asarray(coefficients.target, jnp.float64)
-        self.epsilon = jnp.asarray(epsilon, jnp.float64)
-        self.risk_offset = jnp.asarray(coefficients.risk_offset, jnp.float64)
+        _set_common_fields(self, coefficients, epsilon, width)
         self.target_norm2 = jnp.asarray(coefficients.target_norm2, jnp.float64)
 
     def _kernels(self):
@@ -433,11 +434,7 @@ class OneAtom(AbstractSystem):
     risk_offset: jax.Array
 
     def __init__(self, coefficients: HermiteCoefficients, epsilon):
-        _check_epsilon(epsilon)
-        self.activation = jnp.asarray(coefficients.activation, jnp.float64)
-        self.target = jnp.asarray(coefficients.target, jnp.float64)
-        self.epsilon = jnp.asarray(epsilon, jnp.float64)
-        self.risk_offset = jnp.asarray(coefficients.risk_offset, jnp.float64)
+        _set_common_fields(self, coefficients, epsilon)
 
     def vector_field(self, t, y, args):
         a, s = y[0], y[1]

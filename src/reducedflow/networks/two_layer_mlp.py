@@ -24,9 +24,9 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from .._checks import as_float_array, check_integer, check_positive
+from .._checks import check_integer, check_positive
 from .._random import as_key
-from ..models.sgd_flow import StochasticGradientFlow
+from ..models.sgd_flow import StochasticGradientFlow, sgd_paths
 
 
 class TwoLayerLayout(eqx.Module):
@@ -152,33 +152,6 @@ def label_noise_sgd_paths(flow: StochasticGradientFlow, theta0, n_steps: int, *,
     **Returns:** ``(times, thetas)``, ``times = k * eta`` for the saved steps and ``thetas`` of
     shape ``(n_paths, len(times), n)``.
     """
-    n_steps = check_integer("n_steps", n_steps)
-    save_every = check_integer("save_every", save_every)
-    n_paths = check_integer("n_paths", n_paths)
     check_positive("label_noise", label_noise, allow_zero=True)
-    theta0 = jnp.broadcast_to(as_float_array(theta0), (n_paths, flow.dimension))
-    n_samples = flow.inputs.shape[0]
-    batch = int(flow.batch_size)
-    grad = jax.grad(flow.per_sample_loss)
-    zeta = jnp.float64(label_noise)
-    target_shape = flow.targets.shape[1:]
-
-    def step(theta, key):
-        k_idx, k_noise = jr.split(key)
-        idx = jr.randint(k_idx, (batch,), 0, n_samples)
-        noisy = flow.targets[idx] + zeta * jr.normal(k_noise, (batch, *target_shape))
-        g = jnp.mean(jax.vmap(grad, in_axes=(None, 0, 0))(theta, flow.inputs[idx], noisy), axis=0)
-        return theta - flow.learning_rate * g
-
-    def path(theta, key):
-        def block(theta, block_key):
-            keys = jr.split(block_key, save_every)
-            theta = jax.lax.fori_loop(0, save_every, lambda j, th: step(th, keys[j]), theta)
-            return theta, theta
-
-        _, saved = jax.lax.scan(block, theta, jr.split(key, n_steps // save_every))
-        return jnp.concatenate([theta[None], saved])
-
-    thetas = jax.jit(jax.vmap(path))(theta0, jr.split(as_key(key), n_paths))
-    times = np.arange(n_steps // save_every + 1) * save_every * float(flow.learning_rate)
-    return times, np.asarray(thetas)
+    return sgd_paths(flow, theta0, n_steps, key=key, n_paths=n_paths, save_every=save_every,
+                     label_noise=label_noise)
