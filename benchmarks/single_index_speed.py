@@ -38,11 +38,13 @@ import diffrax as dfx
 import numpy as np
 
 import reducedflow as rf
-from reducedflow.analysis import fit_scaling, transition_time
+from reducedflow.analysis import fit_scaling
 from reducedflow.models.single_index import (
     SingleIndexMeanField,
     hermite_coefficients,
+    half_learning_times,
     mean_field_initial_state,
+    phase_one_second_moment,
     phase_one_time,
 )
 
@@ -230,15 +232,13 @@ def table_learning_times(references):
     rows, times = [], {l: [] for l in (1, 2, 3)}
     for eps in epsilons:
         traj = references[eps]
-        a0 = np.asarray(mean_field_initial_state(traj.system.width)["second_layer"])
-        # Phase 0 shifts every a_i by the same constant until r_0 = 0 (s = 0): mean(a) -> phi_0 / sigma_0.
-        second_moment = float(np.mean((a0 - a0.mean() + phi[0] / sigma[0]) ** 2))
-        residuals = traj.observables["residuals"]
+        a0 = mean_field_initial_state(traj.system.width)["second_layer"]
+        second_moment = phase_one_second_moment(a0, COEFFICIENTS)
+        halves = half_learning_times(traj, COEFFICIENTS, (1, 2, 3))
         row = [f"{eps:.0e}"]
         for l in (1, 2, 3):
-            t_half = transition_time(traj.ts, residuals[:, l] ** 2, 0.5 * phi[l] ** 2)
-            times[l].append(t_half)
-            row.append(f"{t_half:.4g}")
+            times[l].append(halves[l])
+            row.append(f"{halves[l]:.4g}")
         predicted = phase_one_time(eps, sigma[1], phi[1], second_moment)
         row += [f"{predicted:.4g}", f"{times[1][-1] / predicted:.4f}"]
         rows.append(row)

@@ -33,3 +33,12 @@ def test_berthier2023_claims_pass():
     assert len(results) >= 5
     for result in results:
         assert result.passed, result.summary()
+
+
+def test_activation_and_target_arguments_parse_names_and_coefficients():
+    from reducedflow.commands.single_index import _function_or_coefficients
+
+    assert _function_or_coefficients("erf_sqrt2") == "erf_sqrt2"
+    assert _function_or_coefficients("relu") == "relu"
+    assert _function_or_coefficients("0,1,0.5") == [0.0, 1.0, 0.5]
+    assert _function_or_coefficients("2") == [2.0]

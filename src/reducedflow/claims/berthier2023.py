@@ -46,17 +46,16 @@ def _mean_field_run(epsilon, coefficients=None, law="gaussian"):
 
 
 def _half_learning_times(traj, coefficients, degrees=(1, 2, 3)):
-    from ..analysis.plateaus import transition_time
+    from ..models.single_index import half_learning_times
 
-    r = traj.observables["residuals"]
-    return [transition_time(traj.ts, r[:, l] ** 2, 0.5 * coefficients.target[l] ** 2) for l in degrees]
+    return list(half_learning_times(traj, coefficients, degrees).values())
 
 
 @claim(PAPER, "phase-one-learning-time",
        "From s = 0 the linear Hermite coefficient is learned at t_1 = sqrt(eps)/(2 sigma_1 phi_1) [asinh(2 x phi_1/(sigma_1 A_2 sqrt(eps))) - ln(1 - x)] "
        "~ sqrt(eps) ln(1/eps) / (4 sigma_1 phi_1) (x = 1 - 1/sqrt 2: first time r_1^2 < phi_1^2 / 2); within 3% for eps <= 1e-3.")
 def _phase_one():
-    from ..models.single_index import phase_one_time
+    from ..models.single_index import phase_one_second_moment, phase_one_time
 
     coefficients = _reference()
     eps_values = (1e-3, 1e-4, 1e-5, 1e-6)
@@ -64,7 +63,7 @@ def _phase_one():
     for eps in eps_values:
         _, y0, traj = _mean_field_run(eps)
         measured.append(_half_learning_times(traj, coefficients, (1,))[0])
-        second_moment = float(np.mean(np.asarray(y0["second_layer"]) ** 2))
+        second_moment = phase_one_second_moment(y0["second_layer"], coefficients)
         predicted.append(phase_one_time(eps, coefficients.activation[1], coefficients.target[1], second_moment))
     return compare({"t_1 at eps = 1e-3..1e-6": np.array(measured)}, {"t_1 at eps = 1e-3..1e-6": np.array(predicted)}, rtol=0.03)
 

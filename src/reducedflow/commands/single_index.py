@@ -12,10 +12,11 @@ from ._registry import Command, float_list
 
 
 def _function_or_coefficients(text: str):
-    """A function name (``relu``, ``exp``, ``tanh``, ...) or comma-separated Hermite coefficients."""
-    if any(ch.isdigit() for ch in text.split(",")[0]) or "," in text:
+    """A function name (``relu``, ``exp``, ``erf_sqrt2``, ...) or comma-separated Hermite coefficients."""
+    try:
         return [float(v) for v in text.split(",")]
-    return text
+    except ValueError:
+        return text
 
 
 def _arguments(parser):
@@ -35,8 +36,15 @@ def _arguments(parser):
 
 def _run(args):
     from .._solve import solve
-    from ..analysis.plateaus import detect_plateaus, transition_time
-    from ..models.single_index import SingleIndexMeanField, hermite_coefficients, mean_field_initial_state, phase_one_time
+    from ..analysis.plateaus import detect_plateaus
+    from ..models.single_index import (
+        SingleIndexMeanField,
+        half_learning_times,
+        hermite_coefficients,
+        mean_field_initial_state,
+        phase_one_second_moment,
+        phase_one_time,
+    )
 
     coefficients = hermite_coefficients(args.activation, args.target, degree=args.degree)
     print(f"activation {coefficients.names[0]}: sigma_k = {np.array2string(coefficients.activation, precision=4)}")
@@ -45,18 +53,16 @@ def _run(args):
     if coefficients.unfittable_degrees():
         print(f"note: degrees {coefficients.unfittable_degrees()} have phi_k != 0 but sigma_k = 0: not learnable")
     y0 = mean_field_initial_state(args.width, args.law)
-    second_moment = float(np.mean(np.asarray(y0["second_layer"]) ** 2))
+    second_moment = phase_one_second_moment(y0["second_layer"], coefficients)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    degrees = [k for k in range(1, coefficients.degree + 1) if abs(coefficients.target[k]) > 0]
     runs = []
     for eps in args.epsilon:
         system = SingleIndexMeanField(coefficients, eps, args.width)
         ts = np.logspace(math.log10(min(eps, 1e-3) / 100), math.log10(args.t1), 300)
         ts[-1] = args.t1
         traj = solve(system, y0, args.t1, saveat=ts)
-        residuals = traj.observables["residuals"]
-        halves = {k: transition_time(ts, residuals[:, k] ** 2, 0.5 * coefficients.target[k] ** 2) for k in degrees}
+        halves = half_learning_times(traj, coefficients)
         line = ", ".join(f"t_half({k}) = {v:.4g}" for k, v in halves.items())
         print(f"eps = {eps:g}: {traj.stats.steps} steps ({traj.stats.rejected} rejected), "
               f"compile {traj.stats.compile_seconds:.1f} s, run {traj.stats.run_seconds:.2f} s; final risk "

@@ -80,10 +80,12 @@ from .single_index import (
     SingleIndexMeanField as SingleIndexMeanField,
     StageFlow as StageFlow,
     finite_dimension_initial_state as finite_dimension_initial_state,
+    half_learning_times as half_learning_times,
     hermite_coefficients as hermite_coefficients,
     initial_second_layer as initial_second_layer,
     mean_field_initial_state as mean_field_initial_state,
     overlaps_from_weights as overlaps_from_weights,
+    phase_one_second_moment as phase_one_second_moment,
     phase_one_time as phase_one_time,
     stage_blow_up_time as stage_blow_up_time,
 )

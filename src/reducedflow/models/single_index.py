@@ -49,6 +49,8 @@ __all__ = [
     "mean_field_initial_state",
     "finite_dimension_initial_state",
     "overlaps_from_weights",
+    "half_learning_times",
+    "phase_one_second_moment",
     "phase_one_time",
     "phase_one_solution",
     "stage_blow_up_time",
@@ -599,6 +601,21 @@ def finite_dimension_initial_state(width: int, dimension: int, *, key, law: str 
 # Closed forms of the phases
 
 
+def phase_one_second_moment(second_layer0, coefficients: HermiteCoefficients) -> float:
+    r"""$A_2$, the input of ``phase_one_time``: the second moment of $a(0)$ that drives the
+    phase-1 growth $M_1 = \tfrac12A_2\sqrt\varepsilon\sinh(2\tau/\sqrt\varepsilon)$.
+
+    With a constant mode ($\sigma_0 \ne 0$) the residual $r_0$ is slaved on the fastest
+    timescale, $\sigma_0r_0 = -\sigma_1r_1\bar s$, so the mean of $a$ is frozen after phase 0 and
+    only the deviations $a_i - \bar a$ grow: $A_2 = \operatorname{Var}a(0)$. Without one
+    ($\sigma_0 = 0$), $\varepsilon\dot a_i = \sigma_1r_1s_i$ and $A_2 = \overline{a(0)^2}$. (Our derivation;
+    for a symmetric law and $\varphi_0 = 0$ both equal the theory note's "second moment after the
+    phase-0 shift". The frozen mean adds a slow drift of $\bar s$, so with $\bar a \ne 0$ the law
+    is approached more slowly as $\varepsilon\to0$.)"""
+    a = np.asarray(second_layer0, dtype=np.float64)
+    return float(np.var(a)) if coefficients.activation[0] != 0 else float(np.mean(a**2))
+
+
 def phase_one_time(epsilon, activation_1, target_1, second_moment, fraction: float = 1 - 1 / math.sqrt(2)) -> float:
     r"""The time to learn the fraction $x^*$ of the linear coefficient from $s = 0$ (law T1):
 
@@ -606,7 +623,7 @@ def phase_one_time(epsilon, activation_1, target_1, second_moment, fraction: flo
       \Big(\frac{2x^*\varphi_1}{\sigma_1A_2\sqrt\varepsilon}\Big) - \ln(1 - x^*)\Big]
       = \frac{\sqrt\varepsilon}{4\sigma_1\varphi_1}\ln\frac1\varepsilon\,(1 + o(1)),$$
 
-    $A_2 = \int a(0)^2d\rho_0$ (after the phase-0 shift). The default $x^* = 1 - 1/\sqrt2$ is
+    $A_2$ from ``phase_one_second_moment`` (the variance of $a(0)$ when $\sigma_0 \ne 0$). The default $x^* = 1 - 1/\sqrt2$ is
     the first time $r_1^2 < \varphi_1^2/2$. Needs $\sigma_1\varphi_1 > 0$. Derived in the
     theory note §8.2 from the linearisation at $s\approx0$; asymptotic as $\varepsilon\to0$.
     """
@@ -619,6 +636,20 @@ def phase_one_time(epsilon, activation_1, target_1, second_moment, fraction: flo
         raise ValueError(f"`fraction` must lie in (0, 1); got {fraction!r}.")
     root = math.sqrt(epsilon)
     return root / (2 * c) * (math.asinh(2 * fraction * target_1 / (activation_1 * second_moment * root)) - math.log(1 - fraction))
+
+
+def half_learning_times(trajectory, coefficients: HermiteCoefficients, degrees=None) -> dict[int, float]:
+    r"""The half-learning time of each Hermite degree $l$ on a solved trajectory: the first time
+    $r_l^2 < \varphi_l^2/2$ (interpolated on log time; NaN if never), for the degrees with
+    $\varphi_l \ne 0$ (default) or the given ``degrees``. ``trajectory`` is a ``Trajectory`` of
+    ``SingleIndexMeanField`` or ``SingleIndexExact`` (observable ``residuals``)."""
+    from ..analysis.plateaus import transition_time
+
+    target = np.asarray(coefficients.target)
+    if degrees is None:
+        degrees = [k for k in range(1, target.size) if target[k] != 0]
+    residuals = np.asarray(trajectory.observables["residuals"])
+    return {int(k): transition_time(trajectory.ts, residuals[:, k] ** 2, 0.5 * target[k] ** 2) for k in degrees}
 
 
 def phase_one_solution(t_rescaled, a0, epsilon):
