@@ -23,6 +23,7 @@ from reducedflow.models.single_index import (
     hermite_coefficients,
     mean_field_initial_state,
     phase_one_second_moment,
+    phase_one_solution,
     phase_one_time,
     stage_blow_up_time,
 )
@@ -130,6 +131,19 @@ def test_phase_one_learning_time_law(law):
     assert np.all(np.abs(ratios - 1) < 0.03), ratios
     # The approximation improves as eps -> 0 (linearisation at s ~ 0 gets better).
     assert abs(ratios[-1] - 1) < abs(ratios[0] - 1)
+
+
+def test_phase_one_closed_form_solves_the_linearised_stage():
+    """The degree-1 stage with frozen residual is the linear system eps a' = c s, s' = c a: its
+    solution is a0 cosh(c t / sqrt eps), a0 sqrt(eps) sinh(c t / sqrt eps)."""
+    eps, sigma_1, phi_1 = 1e-2, 0.9, 1.1
+    a0 = jnp.array([-1.0, 0.3, 2.0])
+    system = StageFlow(1, sigma_1, phi_1, eps, frozen_residual=True)
+    traj = rf.solve(system, {"second_layer": a0, "overlap": jnp.zeros(3)}, 0.5, saveat=rf.LinearTimes(11),
+                    rtol=1e-11, atol=1e-13)
+    a, s = phase_one_solution(sigma_1 * phi_1 * traj.ts[:, None], a0, eps)
+    np.testing.assert_allclose(traj.ys["second_layer"], a, rtol=1e-8)
+    np.testing.assert_allclose(traj.ys["overlap"], s, rtol=1e-8, atol=1e-12)
 
 
 def test_phase_one_law_uses_the_variance_of_the_second_layer():
